@@ -1,0 +1,36 @@
+"""The `pais` command tree, mirroring `vcf pais`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from . import gallery, models
+
+app = typer.Typer(
+    help="Get models into a private model gallery safely, and out again.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(models.app, name="models")
+app.add_typer(gallery.app, name="gallery")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pais {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """pais: validate, push, pull and serve models from a private OCI gallery."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,51 @@
+"""`pais gallery ...`: create or check a gallery."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from ..gallery import api
+from ..gallery.galleries import open_gallery
+from .options import CaFileOpt, DebugOpt, FlavorOpt, ModelStoreOpt, OutputFormat, OutputOpt, PlainHttpOpt
+from .output import command
+
+app = typer.Typer(help="Create or check a gallery.", no_args_is_help=True)
+
+
+def _yes_no(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+@app.command()
+def init(
+    model_store: ModelStoreOpt = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Save as a named gallery (e.g. dev, prod) in the config file.")] = None,
+    flavor: FlavorOpt = None,
+    require_validated: Annotated[bool, typer.Option("--require-validated", help="Pulls from this gallery require a passing report.")] = False,
+    production: Annotated[bool, typer.Option("--production", help="Mark as a production gallery.")] = False,
+    ca_file: CaFileOpt = None,
+    plain_http: PlainHttpOpt = False,
+    output: OutputOpt = OutputFormat.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Create an on-disk gallery, or check a registry gallery: reachability, TLS, credentials, push."""
+    with command(output, debug) as out:
+        gallery = open_gallery(model_store, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http, flavor=flavor)
+        out.note(f"using gallery {gallery.description}")
+        check = api.init_gallery(gallery, name=name, require_validated=require_validated, production=production)
+        rows = [("store", check.store), ("kind", check.kind), ("flavor", check.flavor)]
+        if check.kind == "disk":
+            rows.append(("created", _yes_no(check.created)))
+        else:
+            rows += [("scheme", check.scheme or "-"), ("tls verified", _yes_no(check.tls_verified)),
+                     ("auth", check.auth or "-"), ("credentials", check.credentials or "none"),
+                     ("push allowed", _yes_no(check.push_allowed))]
+        if check.saved_as:
+            rows.append(("saved as", f"{check.saved_as} ({'updated' if check.config_changed else 'unchanged'})"))
+        for note in check.notes:
+            out.note(note)
+        out.emit(check.to_json(), lambda: out.fields(rows))
+        if check.kind == "registry" and check.push_allowed is False:
+            raise typer.Exit(1)

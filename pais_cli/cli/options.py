@@ -1,0 +1,41 @@
+"""Option types shared by every command. Long flags accept the vcf spelling and kebab-case."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+ModelNameOpt = Annotated[str, typer.Option("--modelName", "--model-name", "-m", help="Model name, e.g. baai/bge-small-en-v1.5.")]
+OptionalModelNameOpt = Annotated[
+    Optional[str], typer.Option("--modelName", "--model-name", "-m", help="Only this model, e.g. baai/bge-small-en-v1.5.")
+]
+ModelStoreOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--modelStore",
+        "--model-store",
+        "-s",
+        help="Gallery: HOST[:PORT]/PROJECT, a path (/, ./, ../, ~, oci:), or a named gallery. "
+        "Default: $PAIS_MODEL_STORE, else the embedded default gallery.",
+    ),
+]
+TagOpt = Annotated[Optional[str], typer.Option("--tag", "-t", help="Revision tag, e.g. approved or v1.")]
+TagsOpt = Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Tag for the revision; repeat for several.")]
+DigestOpt = Annotated[Optional[str], typer.Option("--digest", "-d", help="Revision digest, sha256:...")]
+OutputOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="table (for people) or json (stable, for scripts).")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and protocol details on errors.")]
+CaFileOpt = Annotated[Optional[Path], typer.Option("--ca-file", help="PEM bundle to trust for the registry's TLS certificate.")]
+PlainHttpOpt = Annotated[bool, typer.Option("--plain-http", help="Talk plain HTTP to a non-loopback registry (trusted networks only).")]
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="Files transferred in parallel.")]
+FlavorOpt = Annotated[
+    Optional[str], typer.Option("--flavor", help="Media type names to write: cncf (current) or cnai (Harbor 2.13-2.15 model view).")
+]

@@ -1,0 +1,126 @@
+"""The one output helper: tables or JSON on stdout, notes and progress on stderr, errors mapped
+to exit codes (0 ok, 1 failed, 2 usage)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from ..errors import PaisError
+from ..gallery.copy import TransferProgress
+from .options import OutputFormat
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+class Output:
+    def __init__(self, fmt: OutputFormat, debug: bool) -> None:
+        self.fmt = fmt
+        self.debug = debug
+        self.out = Console(soft_wrap=True)
+        self.err = Console(stderr=True, soft_wrap=True)
+
+    @property
+    def json(self) -> bool:
+        return self.fmt == OutputFormat.json
+
+    def note(self, message: str) -> None:
+        """A line for the person at the terminal; never on stdout, so JSON stays parseable."""
+        self.err.print(message, markup=False, highlight=False)
+
+    def emit(self, data: Any, render: Callable[[], None]) -> None:
+        if self.json:
+            sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+        else:
+            render()
+
+    def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None) -> None:
+        if not self.out.is_terminal:
+            # Line-oriented for pipes: tab-separated, a header line first.
+            print("\t".join(columns))
+            for row in rows:
+                print("\t".join(row))
+            return
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        self.out.print(table)
+
+    def fields(self, pairs: Sequence[tuple[str, str]]) -> None:
+        width = max(len(k) for k, _ in pairs)
+        for key, value in pairs:
+            self.out.print(f"{key.ljust(width)}  {value}", markup=False, highlight=False)
+
+    @contextmanager
+    def progress(self, label: str) -> Iterator[TransferProgress]:
+        if not self.err.is_terminal:
+            yield TransferProgress()
+            return
+        bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+            console=self.err, transient=True,
+        )
+        task = bar.add_task(label, total=None)
+
+        class _Rich(TransferProgress):
+            def plan(self, total: int) -> None:
+                bar.update(task, total=total)
+
+            def advance(self, n: int) -> None:
+                bar.advance(task, n)
+
+        with bar:
+            yield _Rich()
+
+    def fail(self, exc: PaisError) -> NoReturn:
+        self.err.print(f"error: {exc.message}", markup=False, highlight=False)
+        if exc.hint:
+            self.err.print(f"hint: {exc.hint}", markup=False, highlight=False)
+        raise typer.Exit(exc.exit_code)
+
+
+@contextmanager
+def command(fmt: OutputFormat, debug: bool) -> Iterator[Output]:
+    """Run a command body: typed errors become one line plus a hint; tracebacks only with --debug."""
+    out = Output(fmt, debug)
+    try:
+        yield out
+    except PaisError as exc:
+        if debug:
+            out.err.print_exception()
+        out.fail(exc)
+    except KeyboardInterrupt:
+        out.err.print("interrupted: nothing half-written is in place; run the same command again to resume")
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence for an unexpected bug
+        if debug:
+            raise
+        out.err.print(f"error: unexpected {type(exc).__name__}: {exc}", markup=False, highlight=False)
+        out.err.print("hint: run again with --debug for the traceback, and report it", markup=False, highlight=False)
+        raise typer.Exit(1) from None

@@ -1,0 +1,1 @@
+"""Readers for model file formats. They parse headers as data and never execute anything."""

@@ -1,0 +1,1 @@
+"""Galleries: references, ModelPack packing, content stores and the one copy between them."""

@@ -1,0 +1,231 @@
+"""Registry credentials and the two auth schemes registries use: Basic and Bearer tokens.
+
+Credentials come from PAIS_REGISTRY_USERNAME/PAIS_REGISTRY_PASSWORD (for CI) or from Docker's
+config after `docker login` (auths, credHelpers, credsStore). Secrets never leave this module
+except in Authorization headers: no repr, no log line, no error message carries them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+
+from ..errors import AuthenticationError, RegistryUnreachable
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+    source: str = "environment"
+    identity_token: bool = False  # Docker's identitytoken: an OAuth2 refresh token for the realm
+
+    def basic_header(self) -> str:
+        return "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+
+
+def docker_config_path() -> Path:
+    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
+
+
+def _host_keys(host: str) -> list[str]:
+    keys = [host, f"https://{host}", f"http://{host}", f"https://{host}/v1/", f"https://{host}/v2/"]
+    if host in ("docker.io", "registry-1.docker.io", "index.docker.io"):
+        keys.append("https://index.docker.io/v1/")
+    return keys
+
+
+def _from_helper(helper: str, host: str) -> Credentials | None:
+    program = shutil.which(f"docker-credential-{helper}")
+    if program is None:
+        return None
+    for key in (host, f"https://{host}"):
+        try:
+            done = subprocess.run([program, "get"], input=key.encode(), capture_output=True, timeout=20, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if done.returncode == 0:
+            try:
+                obj = json.loads(done.stdout)
+                user, secret = obj["Username"], obj["Secret"]
+            except (ValueError, KeyError, TypeError):
+                return None
+            if user == "<token>":
+                return Credentials(user, secret, f"docker-credential-{helper}", identity_token=True)
+            return Credentials(user, secret, f"docker-credential-{helper}")
+    return None
+
+
+def find_credentials(host: str) -> Credentials | None:
+    user, password = os.environ.get("PAIS_REGISTRY_USERNAME"), os.environ.get("PAIS_REGISTRY_PASSWORD")
+    if user and password:
+        return Credentials(user, password, "PAIS_REGISTRY_USERNAME/PAIS_REGISTRY_PASSWORD")
+    path = docker_config_path()
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    for key in _host_keys(host):
+        helper = (config.get("credHelpers") or {}).get(key)
+        if helper:
+            return _from_helper(helper, host)
+    auths = config.get("auths") or {}
+    for key in _host_keys(host):
+        entry = auths.get(key)
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("identitytoken"):
+            return Credentials("<token>", entry["identitytoken"], str(path), identity_token=True)
+        if entry.get("auth"):
+            try:
+                user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                continue
+            return Credentials(user, password, str(path))
+        if entry.get("username") and entry.get("password"):
+            return Credentials(entry["username"], entry["password"], str(path))
+    if config.get("credsStore"):
+        return _from_helper(config["credsStore"], host)
+    return None
+
+
+_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    scheme, _, rest = header.strip().partition(" ")
+    return scheme.lower(), {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3) for m in _PARAM.finditer(rest)}
+
+
+_REPO_PATH = re.compile(r"^/v2/(.+?)/(blobs|manifests|tags|referrers)/")
+
+
+def scopes_for(request: httpx.Request) -> tuple[str, ...]:
+    """The token scopes a request needs, derived from its path and method."""
+    path = request.url.path
+    if path.startswith("/v2/_catalog"):
+        return ("registry:catalog:*",)
+    match = _REPO_PATH.match(path)
+    if not match:
+        return ()
+    actions = "pull" if request.method in ("GET", "HEAD") else "pull,push"
+    if request.method == "DELETE":
+        actions = "delete"
+    scopes = [f"repository:{match.group(1)}:{actions}"]
+    source = request.url.params.get("from")
+    if source:
+        scopes.append(f"repository:{source}:pull")
+    return tuple(scopes)
+
+
+class RegistryAuth(httpx.Auth):
+    """Answers 401 challenges, then sends what it learnt up front.
+
+    Pre-emptive headers matter: a streamed upload body cannot be sent twice, so the header for
+    its scope must be known before the PUT (the POST that opens the upload learns it).
+    """
+
+    def __init__(self, credentials: Credentials | None, client_factory, host: str) -> None:
+        self.credentials = credentials
+        self._client_factory = client_factory
+        self._host = host
+        self._lock = threading.Lock()
+        self._basic = False
+        self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
+        self._bearer_params: dict[str, str] | None = None
+
+    def _cached(self, scopes: tuple[str, ...]) -> str | None:
+        if self._basic and self.credentials:
+            return self.credentials.basic_header()
+        with self._lock:
+            entry = self._tokens.get(scopes)
+        if entry and entry[1] > time.monotonic():
+            return entry[0]
+        if self._bearer_params is not None and scopes:
+            return self._fetch_token(self._bearer_params, scopes)
+        return None
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        scopes = scopes_for(request)
+        header = self._cached(scopes)
+        if header:
+            request.headers["Authorization"] = header
+        response = yield request
+        if response.status_code != 401:
+            return
+        challenge = response.headers.get("WWW-Authenticate", "")
+        scheme, params = parse_challenge(challenge)
+        if scheme == "basic":
+            if self.credentials is None or header:
+                return  # nothing (new) to offer: the caller turns the 401 into an error
+            self._basic = True
+            request.headers["Authorization"] = self.credentials.basic_header()
+        elif scheme == "bearer" and params.get("realm"):
+            self._bearer_params = params
+            wanted = tuple(dict.fromkeys((*scopes, *([params["scope"]] if params.get("scope") else []))))
+            token_header = self._fetch_token(params, wanted, key=scopes)
+            if token_header == header:
+                return
+            request.headers["Authorization"] = token_header
+        else:
+            return
+        yield request
+
+    def _fetch_token(self, params: dict[str, str], scopes: tuple[str, ...], key: tuple[str, ...] | None = None) -> str:
+        query: list[tuple[str, str]] = []
+        if params.get("service"):
+            query.append(("service", params["service"]))
+        query.extend(("scope", s) for s in scopes)
+        realm = params["realm"]
+        url = realm + ("&" if "?" in realm else "?") + urlencode(query)
+        headers = {}
+        if self.credentials is not None and not self.credentials.identity_token:
+            headers["Authorization"] = self.credentials.basic_header()
+        try:
+            if self.credentials is not None and self.credentials.identity_token:
+                form = {"grant_type": "refresh_token", "refresh_token": self.credentials.password,
+                        "service": params.get("service", ""), "scope": " ".join(scopes), "client_id": "pais"}
+                response = self._client_factory().post(realm, data=form)
+            else:
+                response = self._client_factory().get(url, headers=headers)
+        except httpx.TransportError as exc:
+            raise RegistryUnreachable(f"token service {realm} unreachable: {type(exc).__name__}",
+                                      "check the registry's auth realm is reachable from here") from None
+        if response.status_code in (401, 403):
+            raise AuthenticationError(
+                f"{self._host} refused the credentials"
+                + (f" from {self.credentials.source}" if self.credentials else " (none were found)"),
+                f"run `docker login {self._host}` or set PAIS_REGISTRY_USERNAME and PAIS_REGISTRY_PASSWORD",
+            )
+        if response.status_code != 200:
+            raise AuthenticationError(f"token service {realm} answered HTTP {response.status_code}",
+                                      "check the registry's auth configuration")
+        try:
+            body = response.json()
+            token = body.get("token") or body.get("access_token")
+            expires_in = int(body.get("expires_in") or 60)
+        except (ValueError, AttributeError, TypeError):
+            token = None
+        if not token:
+            raise AuthenticationError(f"token service {realm} sent no token", "check the registry's auth configuration")
+        value = f"Bearer {token}"
+        # Renew a little early so a token never expires mid-request.
+        expiry = time.monotonic() + max(10, expires_in - 10)
+        with self._lock:
+            self._tokens[key if key is not None else scopes] = (value, expiry)
+            self._tokens[scopes] = (value, expiry)
+        return value

@@ -1,0 +1,87 @@
+"""The one copy: push, pull and promote all move a revision from one store to another.
+
+Walks the manifest, moves only the blobs the destination lacks (mounting where it can, in
+parallel up to `jobs`), then stores the manifest and only then the tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .oci import Descriptor, Manifest
+
+
+class TransferProgress:
+    """What copy() reports while it runs; the CLI renders it, the library ignores it."""
+
+    def plan(self, total: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+
+@dataclass
+class CopyResult:
+    digest: str
+    bytes_total: int  # every blob of the revision
+    bytes_moved: int  # what actually travelled
+    blobs_moved: int
+    blobs_present: int
+    blobs_mounted: int
+
+
+def copy(
+    source: Any,
+    manifest: Manifest,
+    destination: Any,
+    tags: Sequence[str] = (),
+    *,
+    jobs: int = 4,
+    progress: TransferProgress | None = None,
+    before_tags: Callable[[], None] | None = None,
+) -> CopyResult:
+    progress = progress or TransferProgress()
+    unique: dict[str, Descriptor] = {}
+    for desc in manifest.blobs:
+        unique.setdefault(desc.digest, desc)
+    blobs = list(unique.values())
+    present = [d for d in blobs if destination.has_blob(d)]
+    missing = [d for d in blobs if d not in present]
+    mounted = [d for d in missing if destination.mount_blob(d, source)]
+    to_move = [d for d in missing if d not in mounted]
+    offsets = {d.digest: destination.resume_offset(d) for d in to_move}
+    progress.plan(sum(d.size - offsets[d.digest] for d in to_move))
+    moved = 0
+
+    def move(desc: Descriptor) -> int:
+        counted = 0
+
+        def advance(n: int) -> None:
+            nonlocal counted
+            counted += n
+            progress.advance(n)
+
+        with source.open_blob(desc, offsets[desc.digest]) as chunks:
+            destination.push_blob(desc, chunks, advance)
+        return counted
+
+    # Largest first: keeps every worker busy until the end instead of waiting on one big tail.
+    ordered = sorted(to_move, key=lambda d: d.size, reverse=True)
+    if len(ordered) <= 1 or jobs <= 1:
+        moved = sum(move(d) for d in ordered)
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            moved = sum(pool.map(move, ordered))
+    if before_tags is not None:
+        before_tags()
+    destination.push_manifest(manifest, tags)
+    return CopyResult(
+        digest=manifest.digest,
+        bytes_total=sum(d.size for d in blobs),
+        bytes_moved=moved,
+        blobs_moved=len(to_move),
+        blobs_present=len(present),
+        blobs_mounted=len(mounted),
+    )

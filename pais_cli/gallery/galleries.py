@@ -1,0 +1,83 @@
+"""Which gallery a command means: --modelStore, $PAIS_MODEL_STORE, a named gallery, or the default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from .. import config
+from ..config import GallerySettings
+from ..errors import ConfigError, InvalidReference
+from .reference import disk_path, is_on_disk, parse_registry
+from .stores.base import GalleryStore
+from .stores.layout import LayoutGallery
+from .stores.registry import RegistryGallery, TransportOptions
+
+
+@dataclass
+class Gallery:
+    store: GalleryStore
+    settings: GallerySettings
+    kind: Literal["disk", "registry"]
+    name: str | None  # the config name, when it is a named gallery
+    source: str  # how it was chosen, for the "using gallery ..." line
+
+    @property
+    def description(self) -> str:
+        label = f"{self.name} ({self.store.description})" if self.name else self.store.description
+        return f"{label}, {self.source}"
+
+
+def resolve_settings(store: str | None) -> tuple[GallerySettings, str | None, str]:
+    """(settings, config name, source) for the store option as given."""
+    if store:
+        value, source = store, "from --modelStore"
+    elif os.environ.get("PAIS_MODEL_STORE"):
+        value, source = os.environ["PAIS_MODEL_STORE"], "from $PAIS_MODEL_STORE"
+    else:
+        return GallerySettings(store=str(config.default_gallery_path())), None, "the embedded default gallery"
+    if is_on_disk(value):
+        return GallerySettings(store=str(disk_path(value))), None, source
+    if config.is_gallery_name(value):
+        named = config.named_galleries()
+        if value in named:
+            return named[value], value, f"named gallery in {config.config_path()}"
+        known = ", ".join(sorted(named)) or "none yet"
+        raise ConfigError(
+            f"no gallery named {value!r} (named galleries: {known})",
+            f"create it with `pais gallery init --modelStore HOST/PROJECT --name {value}`, "
+            "or write a registry as HOST[:PORT]/PROJECT or a directory as ./path",
+        )
+    parse_registry(value)  # raises with both spellings when it is neither
+    return GallerySettings(store=value), None, source
+
+
+def open_gallery(
+    store: str | None,
+    *,
+    ca_file: str | None = None,
+    plain_http: bool = False,
+    flavor: str | None = None,
+) -> Gallery:
+    settings, name, source = resolve_settings(store)
+    if ca_file:
+        settings = replace(settings, ca_file=ca_file)
+    if plain_http:
+        settings = replace(settings, plain_http=True)
+    if is_on_disk(settings.store):
+        layout = LayoutGallery(disk_path(settings.store))
+        on_disk = layout.settings()
+        for key in ("flavor", "require_validated", "production"):
+            if key in on_disk and name is None:
+                settings = replace(settings, **{key: on_disk[key]})
+        result = Gallery(layout, settings, "disk", name, source)
+    else:
+        location = parse_registry(settings.store)
+        options = TransportOptions(ca_file=settings.ca_file, plain_http=settings.plain_http)
+        result = Gallery(RegistryGallery(location, options), settings, "registry", name, source)
+    if flavor:
+        if flavor not in ("cncf", "cnai"):
+            raise InvalidReference(f"unknown flavor {flavor!r}", "use --flavor cncf (current ModelPack) or cnai (Harbor 2.13-2.15)")
+        result.settings = replace(result.settings, flavor=flavor)
+    return result

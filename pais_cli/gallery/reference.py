@@ -1,0 +1,131 @@
+"""Names and references: model names, tags, digests and gallery (store) locations.
+
+The rules are the OCI distribution spec's, so that whatever `pais` accepts a registry accepts
+too, and the store rules are Docker's, so that `HOST/PROJECT` means what `docker push` means.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InvalidReference
+
+_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+_MODEL_NAME = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+# Tags that the referrers tag schema reserves; never a model revision's tag.
+REFERRERS_TAG = re.compile(r"^sha256-[a-f0-9]{64}$")
+
+ON_DISK_PREFIXES = ("/", "./", "../", "~", "oci:")
+
+
+def check_model_name(name: str) -> str:
+    if not name or len(name) > 255 or not _MODEL_NAME.match(name):
+        raise InvalidReference(
+            f"invalid model name {name!r}",
+            "use lowercase letters, digits and separators (. _ -), with / between parts, "
+            "e.g. baai/bge-small-en-v1.5",
+        )
+    return name
+
+
+def check_tag(tag: str) -> str:
+    if not _TAG.match(tag):
+        raise InvalidReference(
+            f"invalid tag {tag!r}",
+            "a tag is 1-128 characters of letters, digits, '_', '.' and '-', not starting with '.' or '-'",
+        )
+    if REFERRERS_TAG.match(tag):
+        raise InvalidReference(
+            f"tag {tag!r} is reserved for the referrers tag schema",
+            "choose another tag, e.g. approved or v1",
+        )
+    return tag
+
+
+def check_digest(digest: str) -> str:
+    if not _DIGEST.match(digest):
+        raise InvalidReference(
+            f"invalid digest {digest!r}",
+            "a digest is sha256: followed by 64 lowercase hex characters",
+        )
+    return digest
+
+
+@dataclass(frozen=True)
+class RevisionRef:
+    """A revision asked for by tag or by digest; never neither."""
+
+    tag: str | None = None
+    digest: str | None = None
+
+    @classmethod
+    def from_options(cls, tag: str | None, digest: str | None) -> RevisionRef:
+        if tag and digest:
+            raise InvalidReference(
+                "give either --tag or --digest, not both",
+                "a digest already names one revision; drop --tag",
+            )
+        if not tag and not digest:
+            raise InvalidReference(
+                "no revision given: there is no implicit 'latest'",
+                "name the revision with --tag TAG or --digest sha256:...",
+            )
+        if tag:
+            return cls(tag=check_tag(tag))
+        return cls(digest=check_digest(digest or ""))
+
+    @property
+    def reference(self) -> str:
+        return self.digest or self.tag or ""
+
+    def __str__(self) -> str:
+        return f"@{self.digest}" if self.digest else f":{self.tag}"
+
+
+def is_on_disk(store: str) -> bool:
+    return store.startswith(ON_DISK_PREFIXES)
+
+
+def disk_path(store: str) -> Path:
+    raw = store[len("oci:"):] if store.startswith("oci:") else store
+    if not raw:
+        raise InvalidReference("empty gallery path after 'oci:'", "write oci:/path/to/gallery")
+    return Path(raw).expanduser().resolve()
+
+
+def _is_host(part: str) -> bool:
+    # Docker's rule: the first path component is a registry host when it looks like one.
+    return "." in part or ":" in part or part == "localhost"
+
+
+@dataclass(frozen=True)
+class RegistryLocation:
+    host: str  # host[:port], as written
+    namespace: str  # project or namespace path inside the registry
+
+    def repository(self, model: str) -> str:
+        return f"{self.namespace}/{model}"
+
+    def __str__(self) -> str:
+        return f"{self.host}/{self.namespace}"
+
+
+def parse_registry(store: str) -> RegistryLocation:
+    host, _, namespace = store.partition("/")
+    if not _is_host(host) or not namespace:
+        raise InvalidReference(
+            f"cannot tell what kind of gallery {store!r} is",
+            "write a registry as HOST[:PORT]/PROJECT (e.g. harbor.example.com/models) "
+            "or a directory as a path (e.g. ./gallery, /srv/gallery or oci:gallery)",
+        )
+    namespace = namespace.strip("/")
+    if not _MODEL_NAME.match(namespace):
+        raise InvalidReference(
+            f"invalid project {namespace!r} in {store!r}",
+            "a project is lowercase letters, digits and separators (. _ -), e.g. models",
+        )
+    return RegistryLocation(host=host.lower(), namespace=namespace)

@@ -1,0 +1,139 @@
+"""A plain model directory as a copy() source (push) or destination (pull).
+
+As a destination it writes each file through a hidden staging folder on the same filesystem,
+verifying the digest while streaming, and renames it into place only when whole. Every path
+is checked before anything is written; existing links on the way are refused.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ...errors import UnsafeArtifact
+from ..digests import DigestCache
+from ..modelpack import ModelFile, PackedModel, model_files
+from ..oci import Descriptor, Manifest
+from .base import Progress, Revision, no_progress
+from .files import iter_file, write_verified
+
+STAGING = ".pais-staging"
+
+
+class DirectorySource:
+    """A packed model directory, read-only: one revision, no tags."""
+
+    def __init__(self, packed: PackedModel) -> None:
+        self.packed = packed
+        self.location = str(packed.directory)
+
+    def resolve(self, reference: str) -> str:
+        return self.packed.manifest.digest
+
+    def fetch_manifest(self, reference: str) -> Manifest:
+        return self.packed.manifest
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        return desc.digest == self.packed.config.digest or desc.digest in self.packed.by_digest
+
+    @contextmanager
+    def open_blob(self, desc: Descriptor, offset: int = 0) -> Iterator[Iterator[bytes]]:
+        if desc.digest == self.packed.config.digest:
+            yield iter([self.packed.config_bytes[offset:]])
+        else:
+            yield iter_file(self.packed.by_digest[desc.digest], offset)
+
+
+class DirectoryTarget:
+    """Unpacks a model revision into `dest`."""
+
+    def __init__(self, dest: Path, digests: DigestCache | None = None) -> None:
+        self.dest = dest.absolute()
+        self.location = str(self.dest)
+        self.staging = self.dest / STAGING
+        self.digests = digests or DigestCache()
+        self._files: list[ModelFile] = []
+
+    def prepare(self, manifest: Manifest) -> list[ModelFile]:
+        """Check every path of the revision; nothing is written before this returns."""
+        files = model_files(manifest)
+        for f in files:
+            self._check_no_links(f.path)
+        self._files = files
+        return files
+
+    def _check_no_links(self, rel: str) -> None:
+        if self.dest.is_symlink():
+            raise UnsafeArtifact(f"destination {self.dest} is a symbolic link", "pull into a real directory")
+        current = self.dest
+        for part in rel.split("/"):
+            current = current / part
+            if current.is_symlink():
+                raise UnsafeArtifact(
+                    f"{current} is a symbolic link; writing {rel} through it could leave {self.dest}",
+                    "remove the link or pull into an empty directory",
+                )
+            if not current.exists():
+                return
+        if not current.is_file():
+            raise UnsafeArtifact(f"{current} exists and is not a regular file", f"move it away, then pull again")
+
+    def _path(self, f: ModelFile) -> Path:
+        return self.dest / f.path
+
+    def _present(self, f: ModelFile) -> bool:
+        path = self._path(f)
+        return path.is_file() and not path.is_symlink() and path.stat().st_size == f.size and self.digests.digest(path) == f.digest
+
+    def _partial(self, desc: Descriptor) -> Path:
+        return self.staging / f"{desc.digest.partition(':')[2]}.partial"
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        same = [f for f in self._files if f.digest == desc.digest]
+        if not same:
+            return True  # the config: a directory keeps only the files
+        return any(self._present(f) for f in same)
+
+    def resume_offset(self, desc: Descriptor) -> int:
+        partial = self._partial(desc)
+        try:
+            size = partial.stat().st_size
+        except FileNotFoundError:
+            return 0
+        if size >= desc.size:
+            partial.unlink()
+            return 0
+        return size
+
+    def push_blob(self, desc: Descriptor, chunks: Iterator[bytes], progress: Progress = no_progress) -> None:
+        target = next(f for f in self._files if f.digest == desc.digest)
+        self.staging.mkdir(parents=True, exist_ok=True)
+        self._path(target).parent.mkdir(parents=True, exist_ok=True)
+        write_verified(desc, chunks, self._partial(desc), self._path(target), progress, target.mode)
+
+    def mount_blob(self, desc: Descriptor, source: Any) -> bool:
+        return False
+
+    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> None:
+        """Complete files that share a digest with one already written, by local copy."""
+        for f in self._files:
+            if self._present(f):
+                continue
+            twin = next(t for t in self._files if t.digest == f.digest and self._present(t))
+            self._path(f).parent.mkdir(parents=True, exist_ok=True)
+            self.staging.mkdir(parents=True, exist_ok=True)
+            tmp = self.staging / f"{f.digest.partition(':')[2]}.copy"
+            shutil.copyfile(self._path(twin), tmp)
+            os.chmod(tmp, f.mode)
+            os.replace(tmp, self._path(f))
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def tags(self) -> list[str]:
+        return []
+
+    def revisions(self) -> list[Revision]:
+        return []

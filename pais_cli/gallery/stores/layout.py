@@ -1,0 +1,210 @@
+"""The on-disk gallery: one OCI image layout per model, `<gallery>/<model name>/`.
+
+Readable by `oras --oci-layout` and `skopeo oci:`. Tags are index.json entries annotated with
+`org.opencontainers.image.ref.name`; a revision that loses its last tag keeps an untagged entry,
+so the gallery stays a version history. index.json changes under a lock and by rename.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ...errors import NotFound, PaisError
+from ..mediatypes import ANNOTATION_REF_NAME, OCI_INDEX
+from ..oci import Descriptor, Manifest, canonical_json
+from ..reference import check_model_name
+from .base import Progress, Revision, no_progress
+from .files import iter_file, write_verified
+
+GALLERY_MARKER = "pais-gallery.json"
+STAGING = ".pais-staging"
+
+
+class LayoutRepository:
+    def __init__(self, root: Path, model: str) -> None:
+        self.root = root / model
+        self.model = model
+        self.location = str(self.root)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _blob_path(self, digest: str) -> Path:
+        algorithm, _, hexpart = digest.partition(":")
+        return self.root / "blobs" / algorithm / hexpart
+
+    def _index(self) -> dict[str, Any]:
+        try:
+            index = json.loads((self.root / "index.json").read_bytes())
+        except FileNotFoundError:
+            return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+        except ValueError:
+            raise PaisError(f"{self.root / 'index.json'} is not valid JSON", "restore it from a backup") from None
+        return index
+
+    def resolve(self, reference: str) -> str:
+        if reference.startswith("sha256:"):
+            if self._blob_path(reference).is_file():
+                return reference
+        else:
+            for entry in self._index().get("manifests", []):
+                if entry.get("annotations", {}).get(ANNOTATION_REF_NAME) == reference:
+                    return entry["digest"]
+        raise NotFound(f"{self.model}{'@' if reference.startswith('sha256:') else ':'}{reference} is not in {self.root.parent}",
+                       "run `pais models list` to see what the gallery holds")
+
+    def fetch_manifest(self, reference: str) -> Manifest:
+        digest = self.resolve(reference)
+        manifest = Manifest.parse(self._blob_path(digest).read_bytes())
+        if manifest.digest != digest:
+            raise PaisError(f"blob {digest} in {self.root} is corrupt", "push the revision again")
+        return manifest
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        path = self._blob_path(desc.digest)
+        return path.is_file() and path.stat().st_size == desc.size
+
+    @contextmanager
+    def open_blob(self, desc: Descriptor, offset: int = 0) -> Iterator[Iterator[bytes]]:
+        path = self._blob_path(desc.digest)
+        if not path.is_file():
+            raise NotFound(f"blob {desc.digest} is missing from {self.root}", "the gallery is damaged; push the revision again")
+        yield iter_file(path, offset)
+
+    # -- writing ---------------------------------------------------------------------------
+    def _ensure_layout(self) -> None:
+        (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+        (self.root / STAGING).mkdir(exist_ok=True)
+        marker = self.root / "oci-layout"
+        if not marker.exists():
+            _atomic_write(marker, b'{"imageLayoutVersion":"1.0.0"}')
+
+    def resume_offset(self, desc: Descriptor) -> int:
+        return 0
+
+    def push_blob(self, desc: Descriptor, chunks: Iterator[bytes], progress: Progress = no_progress) -> None:
+        self._ensure_layout()
+        partial = self.root / STAGING / f"{desc.digest.partition(':')[2]}.{uuid.uuid4().hex[:8]}"
+        try:
+            write_verified(desc, chunks, partial, self._blob_path(desc.digest), progress)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def mount_blob(self, desc: Descriptor, source: Any) -> bool:
+        # Same filesystem, another model of this gallery: a hard link moves no bytes.
+        if isinstance(source, LayoutRepository) and source.has_blob(desc):
+            self._ensure_layout()
+            try:
+                os.link(source._blob_path(desc.digest), self._blob_path(desc.digest))
+                return True
+            except FileExistsError:
+                return True
+            except OSError:
+                return False
+        return False
+
+    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> None:
+        self._ensure_layout()
+        path = self._blob_path(manifest.digest)
+        if not path.exists():
+            _atomic_write(path, manifest.raw)
+        with self._locked():
+            index = self._index()
+            entries: list[dict[str, Any]] = index.setdefault("manifests", [])
+            desc = manifest.descriptor.to_json()
+            tagged_away = {e["digest"] for e in entries if e.get("annotations", {}).get(ANNOTATION_REF_NAME) in tags}
+            entries[:] = [e for e in entries if e.get("annotations", {}).get(ANNOTATION_REF_NAME) not in tags]
+            for tag in tags:
+                entries.append({**desc, "annotations": {ANNOTATION_REF_NAME: tag}})
+            present = {e["digest"] for e in entries}
+            for digest in sorted((tagged_away | {manifest.digest}) - present):
+                # Keep revisions that lost their last tag, untagged: history, not garbage.
+                entries.append(self._untagged(digest))
+            # An untagged entry is redundant once a tag names the same digest.
+            tagged = {e["digest"] for e in entries if ANNOTATION_REF_NAME in e.get("annotations", {})}
+            entries[:] = [e for e in entries if ANNOTATION_REF_NAME in e.get("annotations", {}) or e["digest"] not in tagged]
+            _atomic_write(self.root / "index.json", canonical_json(index))
+
+    def _untagged(self, digest: str) -> dict[str, Any]:
+        raw = self._blob_path(digest).read_bytes()
+        return Manifest.parse(raw).descriptor.to_json()
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with (self.root / ".pais.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def tags(self) -> list[str]:
+        return sorted(
+            e["annotations"][ANNOTATION_REF_NAME]
+            for e in self._index().get("manifests", [])
+            if ANNOTATION_REF_NAME in e.get("annotations", {})
+        )
+
+    def revisions(self) -> list[Revision]:
+        found: dict[str, Revision] = {}
+        for e in self._index().get("manifests", []):
+            rev = found.setdefault(e["digest"], Revision(e["digest"]))
+            tag = e.get("annotations", {}).get(ANNOTATION_REF_NAME)
+            if tag:
+                rev.tags.append(tag)
+        for rev in found.values():
+            rev.tags.sort()
+        return list(found.values())
+
+
+class LayoutGallery:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.description = str(root)
+
+    def init(self, settings: dict[str, Any]) -> bool:
+        """Create the gallery directory and marker; False when it already existed as such."""
+        marker = self.root / GALLERY_MARKER
+        if marker.exists():
+            return False
+        if self.root.exists() and any(self.root.iterdir()):
+            raise PaisError(f"{self.root} exists and is not an empty directory or a pais gallery",
+                            "choose an empty or new directory for the gallery")
+        self.root.mkdir(parents=True, exist_ok=True)
+        _atomic_write(marker, canonical_json({"schemaVersion": 1, **settings}))
+        return True
+
+    def settings(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.root / GALLERY_MARKER).read_bytes())
+        except (OSError, ValueError):
+            return {}
+
+    def repository(self, model: str) -> LayoutRepository:
+        return LayoutRepository(self.root, check_model_name(model))
+
+    def models(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        names = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            if "oci-layout" in filenames:
+                names.append(Path(dirpath).relative_to(self.root).as_posix())
+                dirnames.clear()
+            else:
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        return sorted(names)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

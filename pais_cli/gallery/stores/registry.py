@@ -1,0 +1,356 @@
+"""OCI distribution API over httpx: the whole registry protocol pais speaks lives here.
+
+Why not oras-py: it reads whole blobs into memory for monolithic uploads, cannot set
+`artifactType` or push an index, and retries for minutes. Here: streamed monolithic PUTs with
+a known Content-Length, streamed GETs with Range for resumption, bounded retries, and auth that
+is sent up front once learnt (see auth.py).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urljoin
+
+import httpx
+
+from ... import __version__
+from ...errors import (
+    AuthenticationError,
+    NotFound,
+    PermissionDenied,
+    RegistryError,
+    RegistryUnreachable,
+    TLSError,
+)
+from ..auth import Credentials, RegistryAuth, find_credentials
+from ..mediatypes import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
+from ..oci import Descriptor, Manifest, sha256_digest
+from ..reference import REFERRERS_TAG, RegistryLocation
+from .base import Progress, Revision, no_progress
+
+ACCEPT_MANIFESTS = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST))
+UPLOAD_CHUNK = 1024 * 1024
+DOWNLOAD_CHUNK = 1024 * 1024
+RETRIES = 2  # bounded: a registry that is down is reported within seconds, not minutes
+
+
+def is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0].strip("[]") if not host.startswith("[") or "]:" in host else host.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class TransportOptions:
+    ca_file: str | None = None
+    plain_http: bool = False
+    timeout: float = 60.0
+
+
+class RegistryClient:
+    """One registry host: scheme, TLS, auth and error mapping, shared by its repositories."""
+
+    def __init__(self, host: str, options: TransportOptions, credentials: Credentials | None = None) -> None:
+        self.host = host
+        self.options = options
+        self.credentials = credentials if credentials is not None else find_credentials(host)
+        self._verify: ssl.SSLContext | bool
+        if options.ca_file:
+            self._verify = ssl.create_default_context(cafile=options.ca_file)
+        else:
+            self._verify = True
+        self._lock = threading.Lock()
+        self._scheme: str | None = "http" if options.plain_http else None
+        self._client: httpx.Client | None = None
+        self.auth = RegistryAuth(self.credentials, self._plain_client, host)
+        self.tls = False
+
+    def _timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.options.timeout, connect=10.0)
+
+    def _plain_client(self) -> httpx.Client:
+        return httpx.Client(verify=self._verify, timeout=self._timeout(), headers={"User-Agent": f"pais/{__version__}"})
+
+    @property
+    def client(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                scheme = self._scheme or self._detect_scheme()
+                self._scheme = scheme
+                self.tls = scheme == "https"
+                self._client = httpx.Client(
+                    base_url=f"{scheme}://{self.host}",
+                    verify=self._verify,
+                    timeout=self._timeout(),
+                    auth=self.auth,
+                    headers={"User-Agent": f"pais/{__version__}"},
+                    limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+                )
+            return self._client
+
+    def _detect_scheme(self) -> str:
+        """HTTPS always; plain HTTP only for a loopback registry that does not speak TLS."""
+        try:
+            with self._plain_client() as probe:
+                probe.get(f"https://{self.host}/v2/")
+            return "https"
+        except httpx.ConnectError as exc:
+            if is_loopback(self.host) and _is_tls_protocol_error(exc):
+                return "http"
+            raise self._transport_error(exc) from None
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc) from None
+
+    def _transport_error(self, exc: Exception) -> RegistryError:
+        text = str(exc)
+        if "CERTIFICATE_VERIFY_FAILED" in text or isinstance(getattr(exc, "__cause__", None), ssl.SSLCertVerificationError):
+            return TLSError(
+                f"the TLS certificate of {self.host} could not be verified",
+                "give the registry's CA with --ca-file PATH (or add it to the system trust store)",
+            )
+        if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
+            return TLSError(f"{self.host} does not speak TLS",
+                            "use --plain-http if this registry really serves plain HTTP on a trusted network")
+        return RegistryUnreachable(f"cannot reach registry {self.host}: {type(exc).__name__}",
+                                   "check the host and port, and that the registry is running")
+
+    def request(self, method: str, url: str, *, ok: Sequence[int] = (200,), retry: bool = True, **kwargs: Any) -> httpx.Response:
+        attempts = RETRIES + 1 if retry and method in ("GET", "HEAD") else 1
+        for attempt in range(attempts):
+            try:
+                response = self.client.request(method, url, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt + 1 < attempts and not isinstance(exc, httpx.ConnectError | httpx.TimeoutException):
+                    time.sleep(0.5 * (attempt + 1))
+                    continue
+                if attempt + 1 < attempts and isinstance(exc, httpx.ConnectError):
+                    time.sleep(0.5 * (attempt + 1))
+                    continue
+                raise self._transport_error(exc) from None
+            if response.status_code in ok:
+                return response
+            if response.status_code >= 500 and attempt + 1 < attempts:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise self.error(response, f"{method} {url}")
+        raise AssertionError("unreachable")
+
+    def error(self, response: httpx.Response, what: str) -> RegistryError:
+        code = response.status_code
+        detail = _error_detail(response)
+        if code == 401:
+            who = f"the credentials from {self.credentials.source}" if self.credentials else "anonymous access"
+            return AuthenticationError(
+                f"{self.host} refused {who}{detail}",
+                f"run `docker login {self.host}`, or set PAIS_REGISTRY_USERNAME and PAIS_REGISTRY_PASSWORD",
+            )
+        if code == 403:
+            return PermissionDenied(f"{self.host} does not allow {what.split(' ')[0]} here{detail}",
+                                    "ask the project's admin for push or pull rights for this account")
+        if code == 404:
+            return NotFound(f"not found on {self.host}{detail}", "run `pais models list` to see what the gallery holds")
+        return RegistryError(f"{self.host} answered HTTP {code} to {what}{detail}",
+                             "retry later; if it persists check the registry's logs")
+
+    def ping(self) -> httpx.Response:
+        return self.request("GET", "/v2/", ok=(200, 401))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def _is_tls_protocol_error(exc: Exception) -> bool:
+    text = str(exc)
+    return any(s in text for s in ("WRONG_VERSION_NUMBER", "record layer failure", "UNEXPECTED_EOF", "EOF occurred"))
+
+
+def _error_detail(response: httpx.Response) -> str:
+    try:
+        errors = response.json().get("errors") or []
+        codes = [f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict)]
+        return f" ({'; '.join(codes)})" if codes else ""
+    except (ValueError, AttributeError):
+        return ""
+
+
+class RegistryRepository:
+    def __init__(self, client: RegistryClient, name: str) -> None:
+        self.client = client
+        self.name = name
+        self.location = f"{client.host}/{name}"
+        self._path = f"/v2/{name}"
+
+    def resolve(self, reference: str) -> str:
+        try:
+            r = self.client.request("HEAD", f"{self._path}/manifests/{reference}", headers={"Accept": ACCEPT_MANIFESTS})
+        except NotFound:
+            raise NotFound(f"{self.location}{'@' if reference.startswith('sha256:') else ':'}{reference} does not exist",
+                           "run `pais models list` to see the revisions and tags") from None
+        digest = r.headers.get("Docker-Content-Digest")
+        return digest if digest else self.fetch_manifest(reference).digest
+
+    def fetch_manifest(self, reference: str) -> Manifest:
+        try:
+            r = self.client.request("GET", f"{self._path}/manifests/{reference}", headers={"Accept": ACCEPT_MANIFESTS})
+        except NotFound:
+            raise NotFound(f"{self.location}{'@' if reference.startswith('sha256:') else ':'}{reference} does not exist",
+                           "run `pais models list` to see the revisions and tags") from None
+        manifest = Manifest.parse(r.content, r.headers.get("Content-Type"))
+        if reference.startswith("sha256:") and manifest.digest != reference:
+            raise RegistryError(f"{self.client.host} sent a manifest that hashes to {manifest.digest}, not {reference}",
+                                "the registry is corrupt or something altered the response")
+        return manifest
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        r = self.client.request("HEAD", f"{self._path}/blobs/{desc.digest}", ok=(200, 404))
+        return r.status_code == 200
+
+    @contextmanager
+    def open_blob(self, desc: Descriptor, offset: int = 0) -> Iterator[Iterator[bytes]]:
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        url = f"{self._path}/blobs/{desc.digest}"
+        try:
+            with self.client.client.stream("GET", url, headers=headers, follow_redirects=True) as r:
+                if r.status_code not in (200, 206):
+                    r.read()
+                    raise self.client.error(r, f"GET {url}")
+                skip = offset if (offset and r.status_code == 200) else 0
+                yield _skip(r.iter_raw(DOWNLOAD_CHUNK), skip)
+        except httpx.TransportError as exc:
+            raise self.client._transport_error(exc) from None
+
+    def resume_offset(self, desc: Descriptor) -> int:
+        return 0
+
+    def _start_upload(self, mount: tuple[str, str] | None = None) -> tuple[bool, str]:
+        url = f"{self._path}/blobs/uploads/"
+        params = {"mount": mount[0], "from": mount[1]} if mount else None
+        r = self.client.request("POST", url, params=params, ok=(201, 202))
+        location = r.headers.get("Location")
+        if r.status_code == 201:
+            return True, ""
+        if not location:
+            raise RegistryError(f"{self.client.host} opened an upload without a Location", "the registry is not OCI-conformant")
+        return False, urljoin(str(self.client.client.base_url) + "/", location)
+
+    def push_blob(self, desc: Descriptor, chunks: Iterator[bytes], progress: Progress = no_progress) -> None:
+        _, location = self._start_upload()
+        self._finish_upload(location, desc, chunks, progress)
+
+    def _finish_upload(self, location: str, desc: Descriptor, chunks: Iterator[bytes], progress: Progress) -> None:
+        def body() -> Iterator[bytes]:
+            for chunk in chunks:
+                progress(len(chunk))
+                yield chunk
+
+        url = location + ("&" if "?" in location else "?") + "digest=" + quote(desc.digest)
+        try:
+            self.client.request(
+                "PUT",
+                url,
+                content=body(),
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(desc.size)},
+                ok=(201,),
+            )
+        except RegistryError:
+            # Abandon the session so the registry does not keep half a blob around.
+            try:
+                self.client.client.delete(location)
+            except httpx.HTTPError:
+                pass
+            raise
+
+    def mount_blob(self, desc: Descriptor, source: Any) -> bool:
+        if not isinstance(source, RegistryRepository) or source.client.host != self.client.host:
+            return False
+        mounted, location = self._start_upload((desc.digest, source.name))
+        if not mounted:
+            try:
+                self.client.client.delete(location)
+            except httpx.HTTPError:
+                pass
+        return mounted
+
+    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> None:
+        headers = {"Content-Type": OCI_MANIFEST if manifest.config else OCI_INDEX}
+        self.put_manifest_bytes(manifest.raw, OCI_MANIFEST, manifest.digest)
+        for tag in tags:
+            self.client.request("PUT", f"{self._path}/manifests/{tag}", content=manifest.raw, headers=headers, ok=(201,))
+
+    def put_manifest_bytes(self, raw: bytes, media_type: str, reference: str) -> None:
+        r = self.client.request("PUT", f"{self._path}/manifests/{reference}", content=raw,
+                                headers={"Content-Type": media_type}, ok=(201,))
+        echoed = r.headers.get("Docker-Content-Digest")
+        if echoed and echoed != sha256_digest(raw):
+            raise RegistryError(f"{self.client.host} stored the manifest as {echoed}", "the registry altered the manifest")
+
+    def tags(self) -> list[str]:
+        found: list[str] = []
+        url: str | None = f"{self._path}/tags/list?n=1000"
+        while url:
+            try:
+                r = self.client.request("GET", url)
+            except NotFound:
+                return []
+            found.extend(r.json().get("tags") or [])
+            url = _next_link(r)
+        return sorted(found)
+
+    def revisions(self) -> list[Revision]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        tags = [t for t in self.tags() if not REFERRERS_TAG.match(t)]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            digests = list(pool.map(self.resolve, tags))
+        found: dict[str, Revision] = {}
+        for tag, digest in zip(tags, digests):
+            found.setdefault(digest, Revision(digest)).tags.append(tag)
+        return list(found.values())
+
+
+def _skip(chunks: Iterator[bytes], skip: int) -> Iterator[bytes]:
+    for chunk in chunks:
+        if skip >= len(chunk):
+            skip -= len(chunk)
+            continue
+        yield chunk[skip:] if skip else chunk
+        skip = 0
+
+
+def _next_link(response: httpx.Response) -> str | None:
+    link = response.headers.get("Link")
+    if not link or 'rel="next"' not in link:
+        return None
+    return link.split(";")[0].strip().strip("<>")
+
+
+class RegistryGallery:
+    def __init__(self, location: RegistryLocation, options: TransportOptions, client: RegistryClient | None = None) -> None:
+        self.location = location
+        self.client = client or RegistryClient(location.host, options)
+        self.description = str(location)
+
+    def repository(self, model: str) -> RegistryRepository:
+        return RegistryRepository(self.client, self.location.repository(model))
+
+    def models(self) -> list[str]:
+        prefix = self.location.namespace + "/"
+        names: list[str] = []
+        url: str | None = "/v2/_catalog?n=1000"
+        while url:
+            r = self.client.request("GET", url)
+            names.extend(r.json().get("repositories") or [])
+            url = _next_link(r)
+        return sorted(n[len(prefix):] for n in names if n.startswith(prefix))

@@ -1,0 +1,88 @@
+"""Fixtures: real CNCF distribution registries on 127.0.0.1 (plain, TLS + basic auth, token
+auth with a token service), tiny real model directories, and an isolated user environment."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pais_cli.cli.app import app
+from tests.support.models import write_tiny_model
+from tests.support.registry import RegistryServer, start_registry
+
+
+def _registry(variant: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    server = start_registry(variant, tmp_path_factory.mktemp(f"registry-{variant}"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    yield from _registry("plain", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    yield from _registry("tls_basic", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    yield from _registry("token", tmp_path_factory)
+
+
+@pytest.fixture(autouse=True)
+def isolated_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own config file, default gallery, digest cache and Docker config."""
+    home = tmp_path / "user"
+    monkeypatch.setenv("PAIS_CONFIG", str(home / "config.toml"))
+    monkeypatch.setenv("PAIS_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("PAIS_CACHE_DIR", str(home / "cache"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(home / "docker"))
+    for var in ("PAIS_MODEL_STORE", "PAIS_REGISTRY_USERNAME", "PAIS_REGISTRY_PASSWORD"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path) -> Path:
+    return write_tiny_model(tmp_path / "tiny-model")
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> object:
+        return json.loads(self.stdout)
+
+
+def pais(*args: str) -> Run:
+    """Run the CLI in-process, as a user would type it."""
+    result = CliRunner().invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def unique_model(request: pytest.FixtureRequest) -> str:
+    """A model name no other test uses, so tests can share a session registry."""
+    name = request.node.name.lower()
+    return "test/" + "".join(c if c.isalnum() else "-" for c in name).strip("-")[:60].strip("-")
+
+
+def need(program: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        pytest.fail(f"{program} is not installed: run `make test` (scripts/install-test-deps.sh installs it)")
+    return path

@@ -1,0 +1,217 @@
+"""Push, pull and list against a real CNCF distribution registry and the on-disk gallery."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+from pathlib import Path
+
+import pytest
+
+from pais_cli.errors import UnsafeArtifact
+from pais_cli.gallery import api
+from pais_cli.gallery.copy import TransferProgress
+from pais_cli.gallery.galleries import open_gallery
+from pais_cli.gallery.oci import Descriptor, Manifest, build_manifest, sha256_digest
+from pais_cli.gallery.reference import RevisionRef
+from tests.conftest import pais
+from tests.support.models import write_random_file
+from tests.support.registry import RegistryServer
+
+
+@pytest.fixture(params=["registry", "disk"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "registry":
+        server: RegistryServer = request.getfixturevalue("registry")
+        return f"{server.host}/models"
+    return str(tmp_path / "gallery")
+
+
+def same_tree(a: Path, b: Path) -> bool:
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    return files_a == files_b and all(filecmp.cmp(a / f, b / f, shallow=False) for f in files_a)
+
+
+def test_same_data_twice_is_one_revision_and_uploads_nothing(store: str, tiny_model: Path, unique_model: str) -> None:
+    first = pais("models", "push", str(tiny_model), "-m", unique_model, "-s", store, "-t", "v1", "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    assert first.json()["bytes_uploaded"] > first.json()["bytes_total"]  # files plus the config
+    second = pais("models", "push", str(tiny_model), "-m", unique_model, "-s", store, "-t", "v1", "-o", "json")
+    assert second.exit_code == 0, second.stderr
+    assert second.json()["digest"] == first.json()["digest"]
+    assert second.json()["bytes_uploaded"] == 0
+    assert "unvalidated" in second.stderr
+
+
+def test_changing_one_file_uploads_only_that_file(store: str, tiny_model: Path, unique_model: str) -> None:
+    first = pais("models", "push", str(tiny_model), "-m", unique_model, "-s", store, "-t", "v1", "-o", "json").json()
+    readme = tiny_model / "README.md"
+    readme.write_text("a different README\n")
+    second = pais("models", "push", str(tiny_model), "-m", unique_model, "-s", store, "-t", "v2", "-o", "json").json()
+    assert second["digest"] != first["digest"]
+    # The changed file travels, and the config, whose diffIds changed with it; nothing else.
+    assert second["blobs_uploaded"] == 2
+    assert readme.stat().st_size < second["bytes_uploaded"] < readme.stat().st_size + 2048
+    listed = pais("models", "list", "-s", store, "-m", unique_model, "-o", "json").json()
+    assert {(r["digest"], tuple(r["tags"])) for r in listed} == {(first["digest"], ("v1",)), (second["digest"], ("v2",))}
+    assert all(set(r) >= {"model", "digest", "tags", "size"} for r in listed)
+
+
+def test_pull_by_tag_and_by_digest_gives_identical_files(store: str, tiny_model: Path, unique_model: str, tmp_path: Path) -> None:
+    pushed = pais("models", "push", str(tiny_model), "-m", unique_model, "-s", store, "-t", "v1", "-o", "json").json()
+    by_tag = pais("models", "pull", "-m", unique_model, "-s", store, "-t", "v1", "--dest", str(tmp_path / "a"), "-o", "json")
+    assert by_tag.exit_code == 0, by_tag.stderr
+    by_digest = pais("models", "pull", "-m", unique_model, "-s", store, "-d", pushed["digest"], "--dest", str(tmp_path / "b"), "-o", "json")
+    assert by_digest.exit_code == 0, by_digest.stderr
+    assert by_tag.json()["digest"] == by_digest.json()["digest"] == pushed["digest"]
+    assert set(by_tag.json()) >= {"digest", "path", "bytes_downloaded"}
+    assert same_tree(tiny_model, tmp_path / "a") and same_tree(tiny_model, tmp_path / "b")
+    assert not (tmp_path / "a" / ".pais-staging").exists()
+    again = pais("models", "pull", "-m", unique_model, "-s", store, "-t", "v1", "--dest", str(tmp_path / "a"), "-o", "json")
+    assert again.json()["bytes_downloaded"] == 0  # every file already there with the right digest
+
+
+def test_pull_without_tag_or_digest_says_there_is_no_latest(store: str) -> None:
+    result = pais("models", "pull", "-m", "acme/anything", "-s", store)
+    assert result.exit_code == 2
+    assert "no implicit 'latest'" in result.stderr and "--tag" in result.stderr
+
+
+def test_pull_of_a_missing_tag_fails_cleanly(store: str, tiny_model: Path, unique_model: str, tmp_path: Path) -> None:
+    pais("models", "push", str(tiny_model), "-m", unique_model, "-s", store, "-t", "v1")
+    result = pais("models", "pull", "-m", unique_model, "-s", store, "-t", "nope", "--dest", str(tmp_path / "out"))
+    assert result.exit_code == 1 and "nope" in result.stderr and "models list" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_moving_a_tag_needs_force_and_names_both_digests(store: str, tiny_model: Path, unique_model: str) -> None:
+    first = pais("models", "push", str(tiny_model), "-m", unique_model, "-s", store, "-t", "prod", "-o", "json").json()
+    (tiny_model / "README.md").write_text("v2\n")
+    refused = pais("models", "push", str(tiny_model), "-m", unique_model, "-s", store, "-t", "prod")
+    assert refused.exit_code == 1
+    assert first["digest"] in refused.stderr and "--force" in refused.stderr
+    moved = pais("models", "push", str(tiny_model), "-m", unique_model, "-s", store, "-t", "prod", "--force", "-o", "json")
+    assert moved.exit_code == 0
+    resolved = open_gallery(store).store.repository(unique_model).resolve("prod")
+    assert resolved == moved.json()["digest"] != first["digest"]
+
+
+class Interrupt(TransferProgress):
+    """Stops a transfer, like Ctrl-C or a dropped connection, after `limit` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.seen = limit, 0
+
+    def advance(self, n: int) -> None:
+        self.seen += n
+        if self.seen > self.limit:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_pull_leaves_no_partial_file_and_resumes(store: str, tmp_path: Path, unique_model: str) -> None:
+    model = tmp_path / "big"
+    for i, size in enumerate((3 << 20, 5 << 20)):
+        write_random_file(model / f"shard-{i}.safetensors", size, seed=i)
+    (model / "config.json").write_text("{}\n")
+    gallery = open_gallery(store)
+    pushed = api.push_model(gallery, model, unique_model, ["v1"])
+    dest = tmp_path / "dest"
+    with pytest.raises(KeyboardInterrupt):
+        api.pull_model(gallery, unique_model, RevisionRef(tag="v1"), dest, jobs=1, progress=Interrupt(6 << 20))
+    # Largest file first: shard-1 (5 MiB) is complete, shard-0 was cut off after about 1 MiB.
+    assert filecmp.cmp(dest / "shard-1.safetensors", model / "shard-1.safetensors", shallow=False)
+    assert not (dest / "shard-0.safetensors").exists()
+    assert not (dest / "config.json").exists()
+    partial = list((dest / ".pais-staging").iterdir())
+    assert len(partial) == 1 and 0 < partial[0].stat().st_size < 3 << 20
+    staged = partial[0].stat().st_size
+    resumed = api.pull_model(gallery, unique_model, RevisionRef(tag="v1"), dest, jobs=1)
+    assert resumed.digest == pushed.digest
+    assert same_tree(model, dest)
+    # Neither the complete shard nor the bytes already staged travelled again.
+    assert resumed.bytes_downloaded == (3 << 20) - staged + len("{}\n")
+    assert not (dest / ".pais-staging").exists()
+
+
+def _push_raw_artifact(store: str, model: str, layers: list[tuple[str, bytes]], tag: str, config_type: str | None = None) -> None:
+    """Put an artifact into the store byte by byte, bypassing pais' own packing."""
+    repo = open_gallery(store).store.repository(model)
+    config_bytes = b"{}"
+    config = Descriptor(config_type or "application/vnd.cncf.model.config.v1+json", sha256_digest(config_bytes), 2)
+    repo.push_blob(config, iter([config_bytes]))
+    descs = []
+    for path, data in layers:
+        desc = Descriptor("application/vnd.cncf.model.weight.v1.raw", sha256_digest(data), len(data),
+                          {"org.cncf.model.filepath": path, "org.opencontainers.image.title": path})
+        repo.push_blob(desc, iter([data]))
+        descs.append(desc)
+    artifact_type = None if config_type else "application/vnd.cncf.model.manifest.v1+json"
+    repo.push_manifest(Manifest.parse(build_manifest(config, descs, artifact_type)), [tag])
+
+
+@pytest.mark.parametrize("evil", ["../x", "/x", "sub/../../x"])
+def test_artifact_escaping_its_destination_is_refused_before_writing(store: str, tmp_path: Path, unique_model: str, evil: str) -> None:
+    _push_raw_artifact(store, unique_model, [("a-benign-file.txt", b"fine\n"), (evil, b"owned\n")], "evil")
+    dest = tmp_path / "work" / "dest"
+    result = pais("models", "pull", "-m", unique_model, "-s", store, "-t", "evil", "--dest", str(dest))
+    assert result.exit_code == 1
+    assert evil in result.stderr and "refused before anything was written" in result.stderr
+    assert not dest.exists()
+    assert not (tmp_path / "work" / "x").exists() and not Path("/x").exists()
+    with pytest.raises(UnsafeArtifact):
+        api.pull_model(open_gallery(store), unique_model, RevisionRef(tag="evil"), dest)
+
+
+def test_pull_through_a_planted_link_is_refused(store: str, tiny_model: Path, tmp_path: Path, unique_model: str) -> None:
+    pais("models", "push", str(tiny_model), "-m", unique_model, "-s", store, "-t", "v1")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "config.json").symlink_to(outside / "config.json")
+    result = pais("models", "pull", "-m", unique_model, "-s", store, "-t", "v1", "--dest", str(dest))
+    assert result.exit_code == 1 and "symbolic link" in result.stderr
+    assert list(outside.iterdir()) == [] and sorted(p.name for p in dest.iterdir()) == ["config.json"]
+
+
+def test_something_that_is_not_a_model_is_refused(store: str, tmp_path: Path, unique_model: str) -> None:
+    _push_raw_artifact(store, unique_model, [("layer", b"bytes")], "image", config_type="application/vnd.oci.image.config.v1+json")
+    result = pais("models", "pull", "-m", unique_model, "-s", store, "-t", "image", "--dest", str(tmp_path / "d"))
+    assert result.exit_code == 1 and "not a model artifact" in result.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_push_needs_a_deliberate_tag(store: str, tiny_model: Path) -> None:
+    result = pais("models", "push", str(tiny_model), "-m", "acme/x", "-s", store)
+    assert result.exit_code == 2 and "--tag" in result.stderr
+
+
+def test_push_defaults_to_the_current_directory(store: str, tiny_model: Path, unique_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tiny_model)
+    result = pais("models", "push", "-m", unique_model, "-s", store, "-t", "v1", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["files"] == 4
+
+
+def test_list_shows_every_model_of_the_gallery(store: str, tiny_model: Path, tmp_path: Path, unique_model: str) -> None:
+    pais("models", "push", str(tiny_model), "-m", f"{unique_model}/one", "-s", store, "-t", "v1")
+    pais("models", "push", str(tiny_model), "-m", f"{unique_model}/two", "-s", store, "-t", "v1", "-t", "prod")
+    listed = pais("models", "list", "-s", store, "-o", "json").json()
+    mine = {r["model"]: r for r in listed if r["model"].startswith(unique_model)}
+    assert set(mine) == {f"{unique_model}/one", f"{unique_model}/two"}
+    assert mine[f"{unique_model}/two"]["tags"] == ["prod", "v1"]
+    assert mine[f"{unique_model}/one"]["size"] == sum(p.stat().st_size for p in tiny_model.iterdir())
+    table = pais("models", "list", "-s", store)
+    assert table.exit_code == 0 and f"{unique_model}/two" in table.stdout
+
+
+def test_cnai_flavoured_gallery_round_trips(store: str, tiny_model: Path, tmp_path: Path, unique_model: str) -> None:
+    pushed = pais("models", "push", str(tiny_model), "-m", unique_model, "-s", store, "-t", "v1", "--flavor", "cnai", "-o", "json")
+    assert pushed.json()["flavor"] == "cnai"
+    listed = pais("models", "list", "-s", store, "-m", unique_model, "-o", "json").json()
+    assert listed[0]["flavor"] == "cnai"
+    pulled = pais("models", "pull", "-m", unique_model, "-s", store, "-t", "v1", "--dest", str(tmp_path / "out"))
+    assert pulled.exit_code == 0 and same_tree(tiny_model, tmp_path / "out")
+    raw = open_gallery(store).store.repository(unique_model).fetch_manifest("v1").raw
+    assert json.loads(raw)["artifactType"] == "application/vnd.cnai.model.manifest.v1+json"
