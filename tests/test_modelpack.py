@@ -14,15 +14,17 @@ from pais_cli.errors import ModelDirectoryError, NotAModel, UnsafeArtifact
 from pais_cli.gallery.modelpack import classify, model_files, pack_directory
 from pais_cli.gallery.oci import Descriptor, Manifest, build_manifest, sha256_digest
 
-SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
+SPECS = Path(__file__).resolve().parent / "specs"
 
 
 def config_schema() -> dict:
-    for candidate in (SPECS, Path(__file__).resolve().parent / "specs"):
-        path = candidate / "modelpack-config-schema-v0.0.7.json"
-        if path.exists():
-            return json.loads(path.read_text())
-    pytest.fail("modelpack-config-schema-v0.0.7.json not found beside the checkout (../shared/specs)")
+    """The released ModelPack config schema (v0.0.7, draft-04), the one Harbor and modctl use."""
+    return json.loads((SPECS / "modelpack-config-schema-v0.0.7.json").read_text())
+
+
+def test_config_also_valid_against_the_main_branch_schema(tiny_model: Path) -> None:
+    schema = json.loads((SPECS / "modelpack-config-schema.json").read_text())
+    jsonschema.validators.validator_for(schema)(schema).validate(json.loads(pack_directory(tiny_model).config_bytes))
 
 
 def test_same_directory_same_digest_anywhere(tiny_model: Path, tmp_path: Path) -> None:

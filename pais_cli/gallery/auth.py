@@ -146,18 +146,30 @@ class RegistryAuth(httpx.Auth):
         self._lock = threading.Lock()
         self._basic = False
         self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
+        self._fetch_locks: dict[tuple[str, ...], threading.Lock] = {}
         self._bearer_params: dict[str, str] | None = None
+
+    def _lookup(self, scopes: tuple[str, ...]) -> str | None:
+        """A live token whose grants cover `scopes` (pull,push covers pull)."""
+        now = time.monotonic()
+        with self._lock:
+            for key, (value, expiry) in self._tokens.items():
+                if expiry > now and all(_covered(s, key) for s in scopes):
+                    return value
+        return None
+
+    def _scope_lock(self, scopes: tuple[str, ...]) -> threading.Lock:
+        with self._lock:
+            return self._fetch_locks.setdefault(scopes, threading.Lock())
 
     def _cached(self, scopes: tuple[str, ...]) -> str | None:
         if self._basic and self.credentials:
             return self.credentials.basic_header()
-        with self._lock:
-            entry = self._tokens.get(scopes)
-        if entry and entry[1] > time.monotonic():
-            return entry[0]
-        if self._bearer_params is not None and scopes:
-            return self._fetch_token(self._bearer_params, scopes)
-        return None
+        if self._bearer_params is None or not scopes:
+            return self._lookup(scopes) if scopes else None
+        # One fetch per scope at a time: parallel uploads wait for the first one's token.
+        with self._scope_lock(scopes):
+            return self._lookup(scopes) or self._fetch_token(self._bearer_params, scopes)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         scopes = scopes_for(request)
@@ -177,7 +189,10 @@ class RegistryAuth(httpx.Auth):
         elif scheme == "bearer" and params.get("realm"):
             self._bearer_params = params
             wanted = tuple(dict.fromkeys((*scopes, *([params["scope"]] if params.get("scope") else []))))
-            token_header = self._fetch_token(params, wanted, key=scopes)
+            with self._scope_lock(scopes):
+                token_header = self._lookup(wanted)
+                if token_header is None or token_header == header:
+                    token_header = self._fetch_token(params, wanted)
             if token_header == header:
                 return
             request.headers["Authorization"] = token_header
@@ -185,7 +200,7 @@ class RegistryAuth(httpx.Auth):
             return
         yield request
 
-    def _fetch_token(self, params: dict[str, str], scopes: tuple[str, ...], key: tuple[str, ...] | None = None) -> str:
+    def _fetch_token(self, params: dict[str, str], scopes: tuple[str, ...]) -> str:
         query: list[tuple[str, str]] = []
         if params.get("service"):
             query.append(("service", params["service"]))
@@ -226,6 +241,19 @@ class RegistryAuth(httpx.Auth):
         # Renew a little early so a token never expires mid-request.
         expiry = time.monotonic() + max(10, expires_in - 10)
         with self._lock:
-            self._tokens[key if key is not None else scopes] = (value, expiry)
             self._tokens[scopes] = (value, expiry)
         return value
+
+
+def _split_scope(scope: str) -> tuple[str, str, set[str]]:
+    kind, _, rest = scope.partition(":")
+    name, _, actions = rest.rpartition(":")  # names may hold ':' (host:port/repo), actions never
+    return kind, name, set(actions.split(","))
+
+
+def _covered(scope: str, granted: tuple[str, ...]) -> bool:
+    kind, name, actions = _split_scope(scope)
+    for g_kind, g_name, g_actions in map(_split_scope, granted):
+        if (g_kind, g_name) == (kind, name) and ("*" in g_actions or actions <= g_actions):
+            return True
+    return False

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a machine that has none of it:
+#   Debian packages: docker-registry (CNCF distribution), skopeo (an independent OCI client),
+#                    apache2-utils (htpasswd for the basic-auth registry), curl (benchmark)
+#   a virtual environment in .venv with pais and its test extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(docker-registry skopeo apache2-utils curl)
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+bash scripts/install-venv.sh test
