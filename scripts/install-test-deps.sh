@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on a machine that has none of it:
 #   Debian packages: docker-registry (CNCF distribution), skopeo (an independent OCI client),
-#                    apache2-utils (htpasswd for the basic-auth registry), curl (benchmark)
+#                    apache2-utils (htpasswd for the basic-auth registry), curl (benchmark),
+#                    clamav-daemon + clamdscan (a real clamd, run by the tests with their own signatures)
 #   a virtual environment in .venv with pais and its test extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(docker-registry skopeo apache2-utils curl)
+APT_PACKAGES=(docker-registry skopeo apache2-utils curl clamav-daemon clamdscan)
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

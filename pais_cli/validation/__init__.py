@@ -1,0 +1,1 @@
+"""Validation: checks over a model's files that produce a report; the report gates push and pull."""
