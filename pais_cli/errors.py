@@ -81,3 +81,15 @@ class ModelDirectoryError(PaisError):
 
 class TransferIncomplete(RegistryError):
     """A blob stream ended before all its bytes arrived; what arrived is kept for resuming."""
+
+
+class ValidationFailed(PaisError):
+    """A model failed validation; the report says why."""
+
+    def __init__(self, message: str, hint: str | None = None, report: object | None = None) -> None:
+        super().__init__(message, hint)
+        self.report = report
+
+
+class NotValidated(PaisError):
+    """A revision has no passing validation report and one was required."""

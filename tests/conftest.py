@@ -13,6 +13,13 @@ import pytest
 from typer.testing import CliRunner
 
 from pais_cli.cli.app import app
+from tests.support.clamd import (  # noqa: F401 - session fixtures: clamd_normal, clamd_tiny, ...
+    ClamdServer,
+    clamd_blind_fixture,
+    clamd_normal_fixture,
+    clamd_tiny_fixture,
+    clamd_tiny_unknown_fixture,
+)
 from tests.support.models import write_tiny_model
 from tests.support.registry import RegistryServer, start_registry
 
@@ -39,9 +46,11 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
 
 
 @pytest.fixture(autouse=True)
-def isolated_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test gets its own config file, default gallery, digest cache and Docker config."""
+def isolated_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clamd_normal: ClamdServer) -> Path:
+    """Each test gets its own config file, default gallery, digest cache and Docker config, and
+    a real clamd (with the tests' EICAR signatures) for the validation every push runs."""
     home = tmp_path / "user"
+    monkeypatch.setenv("PAIS_CLAMD", clamd_normal.address)
     monkeypatch.setenv("PAIS_CONFIG", str(home / "config.toml"))
     monkeypatch.setenv("PAIS_DATA_DIR", str(home / "data"))
     monkeypatch.setenv("PAIS_CACHE_DIR", str(home / "cache"))

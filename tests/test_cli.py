@@ -46,8 +46,8 @@ def test_usage_errors_exit_2_and_failures_exit_1(tmp_path: Path) -> None:
 
 def test_push_json_is_stable(tiny_model: Path, tmp_path: Path) -> None:
     out = pais("models", "push", str(tiny_model), "-m", "acme/a", "-s", str(tmp_path / "g"), "-t", "v1", "-o", "json").json()
-    assert set(out) >= {"digest", "tags", "bytes_total", "bytes_uploaded", "files", "validated"}
-    assert out["validated"] is False
+    assert set(out) >= {"digest", "tags", "bytes_total", "bytes_uploaded", "files", "validated", "verdict", "report"}
+    assert out["validated"] is True and out["report"]["schemaVersion"] == 1
 
 
 def test_unreachable_registry_fails_fast_with_a_hint(tiny_model: Path) -> None:
@@ -68,4 +68,4 @@ def test_json_output_is_parseable_when_piped(tiny_model: Path, tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["tags"] == ["v1"]
     listed = subprocess.run([installed_pais(), "models", "list", "-s", str(tmp_path / "g")], capture_output=True, text=True, timeout=60)
-    assert listed.stdout.splitlines()[0].split("\t") == ["MODEL", "DIGEST", "TAGS", "SIZE", "FILES"]
+    assert listed.stdout.splitlines()[0].split("\t") == ["MODEL", "DIGEST", "TAGS", "SIZE", "FILES", "VALIDATION"]

@@ -112,7 +112,7 @@ def test_links_out_of_the_model_are_refused(tiny_model: Path, tmp_path: Path) ->
 
 
 def test_empty_directory_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ModelDirectoryError, match="no files"):
+    with pytest.raises(ModelDirectoryError, match="no files in"):
         pack_directory(tmp_path)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import gallery, models
+from . import endpoints, gallery, models
 
 app = typer.Typer(
     help="Get models into a private model gallery safely, and out again.",
@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 app.add_typer(models.app, name="models")
 app.add_typer(gallery.app, name="gallery")
+app.add_typer(endpoints.app, name="endpoints")
 
 
 def _version(value: bool) -> None:

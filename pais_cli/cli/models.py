@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,9 +11,16 @@ import typer
 
 from ..gallery import api
 from ..gallery.galleries import open_gallery
+from ..gallery.promote import promote_model
+from ..hub import download_model
 from ..gallery.reference import RevisionRef
+from ..errors import UsageError, ValidationFailed
 from .options import (
+    AllowRemoteCodeOpt,
     CaFileOpt,
+    ChecksumsOpt,
+    ClamdOpt,
+    ClamdWindowOpt,
     DebugOpt,
     DigestOpt,
     FlavorOpt,
@@ -22,10 +31,15 @@ from .options import (
     OutputFormat,
     OutputOpt,
     PlainHttpOpt,
+    ReportFileOpt,
+    ReportFormat,
+    ReportOutputOpt,
+    SkipOpt,
     TagOpt,
     TagsOpt,
 )
-from .output import command, human_size
+from .output import Output, command, human_size
+from .report import print_report, render_report, validation_options
 
 app = typer.Typer(help="Push, pull and list models in a gallery.", no_args_is_help=True)
 
@@ -42,6 +56,13 @@ def push(
     tag: TagsOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Move a tag that names another revision.")] = False,
     include_hidden: Annotated[bool, typer.Option("--include-hidden", help="Also push hidden files and directories.")] = False,
+    skip_validation: Annotated[bool, typer.Option("--skip-validation", help="Push without validating; the revision is marked unvalidated.")] = False,
+    skip: SkipOpt = None,
+    checksums: ChecksumsOpt = None,
+    clamd: ClamdOpt = None,
+    clamd_window: ClamdWindowOpt = None,
+    allow_remote_code: AllowRemoteCodeOpt = False,
+    report_file: ReportFileOpt = None,
     flavor: FlavorOpt = None,
     jobs: JobsOpt = 4,
     ca_file: CaFileOpt = None,
@@ -49,16 +70,33 @@ def push(
     output: OutputOpt = OutputFormat.table,
     debug: DebugOpt = False,
 ) -> None:
-    """Upload a model directory as a ModelPack revision; only blobs the gallery lacks travel."""
+    """Validate a model directory, then upload it as a ModelPack revision; only blobs the gallery lacks travel."""
     with command(output, debug) as out:
         gallery = open_gallery(model_store, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http, flavor=flavor)
         out.note(f"using gallery {gallery.description}")
-        with out.progress("push") as progress:
-            result = api.push_model(gallery, directory, model_name, tag or [], force=force,
-                                    include_hidden=include_hidden, jobs=jobs, progress=progress)
+        if skip_validation:
+            out.note("warning: --skip-validation: the revision will be stored UNVALIDATED and pulls that require validation refuse it")
+
+        def on_report(report) -> None:  # type: ignore[no-untyped-def]
+            print_report(out, report, stderr=True)
+            if report_file:
+                report_file.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+
+        try:
+            with out.progress("push") as progress:
+                result = api.push_model(
+                    gallery, directory, model_name, tag or [], force=force, include_hidden=include_hidden, jobs=jobs,
+                    progress=progress, skip_validation=skip_validation, on_report=on_report,
+                    validation=validation_options(skip, checksums, clamd, clamd_window, allow_remote_code, jobs),
+                )
+        except ValidationFailed as exc:
+            if out.json and exc.report is not None:
+                print(json.dumps({"error": exc.message, "report": exc.report.to_json()}, indent=2))  # type: ignore[attr-defined]
+            raise
         if result.skipped:
             out.note(f"left out (hidden): {', '.join(result.skipped)}; use --include-hidden to push them")
-        out.note(f"warning: {result.note}")
+        if not result.validated:
+            out.note(f"warning: {result.note}")
         out.emit(result.to_json(), lambda: out.fields([
             ("model", result.model),
             ("digest", result.digest),
@@ -67,7 +105,8 @@ def push(
             ("size", human_size(result.bytes_total)),
             ("uploaded", f"{human_size(result.bytes_uploaded)} in {result.blobs_uploaded} blobs "
                          f"({result.blobs_present} already there)"),
-            ("validated", "no"),
+            ("validated", "yes" if result.validated else f"no ({result.note})"),
+            ("report", result.report_digest or "-"),
         ]))
 
 
@@ -78,6 +117,11 @@ def pull(
     tag: TagOpt = None,
     digest: DigestOpt = None,
     dest: Annotated[Optional[Path], typer.Option("--dest", help="Directory to write the model to (default: ./<model>).")] = None,
+    require_validated: Annotated[
+        Optional[bool],
+        typer.Option("--require-validated/--no-require-validated",
+                     help="Refuse a revision without a passing validation report (default: the gallery's setting)."),
+    ] = None,
     jobs: JobsOpt = 4,
     ca_file: CaFileOpt = None,
     plain_http: PlainHttpOpt = False,
@@ -90,7 +134,8 @@ def pull(
         gallery = open_gallery(model_store, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http)
         out.note(f"using gallery {gallery.description}")
         with out.progress("pull") as progress:
-            result = api.pull_model(gallery, model_name, ref, dest, jobs=jobs, progress=progress)
+            result = api.pull_model(gallery, model_name, ref, dest, jobs=jobs, progress=progress,
+                                    require_validated=require_validated)
         out.emit(result.to_json(), lambda: out.fields([
             ("model", result.model),
             ("digest", result.digest),
@@ -115,6 +160,178 @@ def list_(
         out.note(f"using gallery {gallery.description}")
         revisions = api.list_revisions(gallery, model_name)
         out.emit([r.to_json() for r in revisions], lambda: out.table(
-            ["MODEL", "DIGEST", "TAGS", "SIZE", "FILES"],
-            [[r.model, _short(r.digest), ",".join(r.tags) or "-", human_size(r.size), str(r.files)] for r in revisions],
+            ["MODEL", "DIGEST", "TAGS", "SIZE", "FILES", "VALIDATION"],
+            [[r.model, _short(r.digest), ",".join(r.tags) or "-", human_size(r.size), str(r.files),
+              "validated" if r.validated else r.verdict] for r in revisions],
         ))
+
+
+@app.command()
+def validate(
+    directory: Annotated[Optional[Path], typer.Argument(help="Model directory (default: the current directory).")] = None,
+    model_name: OptionalModelNameOpt = None,
+    model_store: ModelStoreOpt = None,
+    tag: TagOpt = None,
+    digest: DigestOpt = None,
+    skip: SkipOpt = None,
+    checksums: ChecksumsOpt = None,
+    clamd: ClamdOpt = None,
+    clamd_window: ClamdWindowOpt = None,
+    allow_remote_code: AllowRemoteCodeOpt = False,
+    include_hidden: Annotated[bool, typer.Option("--include-hidden", help="Also check hidden files and directories.")] = False,
+    report_file: ReportFileOpt = None,
+    jobs: JobsOpt = 4,
+    ca_file: CaFileOpt = None,
+    plain_http: PlainHttpOpt = False,
+    output: ReportOutputOpt = ReportFormat.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Check a model directory, or re-check a stored revision and attach the new report to it."""
+    with command(OutputFormat.json if output != ReportFormat.table else OutputFormat.table, debug) as out:
+        options = validation_options(skip, checksums, clamd, clamd_window, allow_remote_code, jobs)
+        options.include_hidden = include_hidden
+        stored = tag is not None or digest is not None or model_store is not None
+        if stored:
+            if directory is not None or not model_name:
+                raise UsageError("give either a DIR, or a stored revision",
+                                 "pais models validate DIR, or pais models validate --modelName N --modelStore S --tag T")
+            ref = RevisionRef.from_options(tag, digest)
+            gallery = open_gallery(model_store, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http)
+            out.note(f"using gallery {gallery.description}")
+            with out.progress("fetch") as progress:
+                result = api.validate_revision(gallery, model_name, ref, options, progress=progress)
+            out.note(f"report attached to {model_name}@{result.digest} as {result.report_digest}")
+        else:
+            result = api.validate_directory(directory or Path("."), options, model_name)
+        if report_file:
+            report_file.write_text(json.dumps(result.report.to_json(), indent=2) + "\n")
+        render_report(out, result.report, output)
+        if result.report.verdict != "pass":
+            raise typer.Exit(1)
+        if not result.validated:
+            out.note(f"note: passing, but would not count as validated: {result.reason}")
+
+
+@app.command()
+def promote(
+    model_name: ModelNameOpt,
+    source: Annotated[str, typer.Option("--from", help="Source gallery (store or named gallery).")],
+    destination: Annotated[str, typer.Option("--to", help="Destination gallery (store or named gallery).")],
+    tag: TagOpt = None,
+    digest: DigestOpt = None,
+    as_tag: Annotated[Optional[str], typer.Option("--as-tag", help="Tag in the destination (default: the same tag).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Move a destination tag that names another revision.")] = False,
+    convert_flavor: Annotated[bool, typer.Option("--convert-flavor", help="Rewrite to the destination's flavour (new digest).")] = False,
+    require_validated: Annotated[
+        Optional[bool],
+        typer.Option("--require-validated/--no-require-validated",
+                     help="Refuse a revision without a passing report (default: on for a production gallery)."),
+    ] = None,
+    jobs: JobsOpt = 4,
+    ca_file: CaFileOpt = None,
+    plain_http: PlainHttpOpt = False,
+    output: OutputOpt = OutputFormat.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Copy a revision, its blobs and its validation reports from one gallery to another."""
+    with command(output, debug) as out:
+        ref = RevisionRef.from_options(tag, digest)
+        src = open_gallery(source, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http)
+        dst = open_gallery(destination, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http)
+        out.note(f"from {src.description}\nto   {dst.description}")
+        with out.progress("promote") as progress:
+            result = promote_model(src, dst, model_name, ref, as_tag, force=force, convert=convert_flavor,
+                                   require_validated=require_validated, jobs=jobs, progress=progress)
+        out.emit(result.to_json(), lambda: out.fields([
+            ("model", result.model),
+            ("digest", result.digest + (f" (converted from {result.source_digest})" if result.converted else "")),
+            ("tag", result.tag),
+            ("copied", f"{human_size(result.bytes_copied)} in {result.blobs_copied} blobs, {result.blobs_mounted} mounted, "
+                       f"{result.blobs_present} already there"),
+            ("reports", f"{result.reports_copied} copied"),
+            ("validated", "yes" if result.validated else "no"),
+        ]))
+
+
+@app.command()
+def inspect(
+    model_name: ModelNameOpt,
+    model_store: ModelStoreOpt = None,
+    tag: TagOpt = None,
+    digest: DigestOpt = None,
+    ca_file: CaFileOpt = None,
+    plain_http: PlainHttpOpt = False,
+    output: OutputOpt = OutputFormat.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Files, ModelPack config, tags and validation state of one revision."""
+    with command(output, debug) as out:
+        ref = RevisionRef.from_options(tag, digest)
+        gallery = open_gallery(model_store, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http)
+        out.note(f"using gallery {gallery.description}")
+        result = api.inspect_revision(gallery, model_name, ref)
+
+        def render() -> None:
+            out.fields([
+                ("model", result.model), ("digest", result.digest), ("tags", ", ".join(result.tags) or "-"),
+                ("flavor", result.flavor), ("size", human_size(result.size)),
+                ("config", json.dumps(result.config.get("config", {}))),
+                ("validation", "validated" if result.validated else f"{result.verdict} ({result.validation_reason})"),
+                ("reports", str(result.reports)),
+            ])
+            if result.report:
+                out.fields([("checks", ", ".join(f"{k} {v}" for k, v in result.report["checks"].items()))])
+            out.table(["PATH", "SIZE", "KIND", "DIGEST"],
+                      [[f["path"], human_size(f["size"]), f["kind"], f["digest"]] for f in result.files])
+
+        out.emit(result.to_json(), render)
+
+
+@app.command()
+def delete(
+    model_name: ModelNameOpt,
+    model_store: ModelStoreOpt = None,
+    tag: TagOpt = None,
+    digest: DigestOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for CI).")] = False,
+    ca_file: CaFileOpt = None,
+    plain_http: PlainHttpOpt = False,
+    output: OutputOpt = OutputFormat.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Delete a tag (the revision stays) or, by digest, a revision and all its tags."""
+    with command(output, debug) as out:
+        ref = RevisionRef.from_options(tag, digest)
+        gallery = open_gallery(model_store, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http)
+        out.note(f"using gallery {gallery.description}")
+        what = f"revision {ref.digest} and every tag on it" if ref.digest else f"tag {ref.tag}"
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError(f"refusing to delete {what} of {model_name} without confirmation",
+                                 "add --yes when running non-interactively")
+            digest_now = api.resolve_revision(gallery, model_name, ref)
+            if not typer.confirm(f"delete {what} of {model_name} ({digest_now[:19]}) from {gallery.store.description}?"):
+                raise typer.Exit(1)
+        result = api.delete_revision(gallery, model_name, ref)
+        out.emit(result.to_json(), lambda: out.fields([("deleted", result.deleted), ("revision", result.digest),
+                                                        ("revision removed", "yes" if result.revision_removed else "no")]))
+
+
+@app.command()
+def download(
+    repo_id: Annotated[str, typer.Argument(help="Hugging Face repository, e.g. BAAI/bge-small-en-v1.5.")],
+    dest: Annotated[Path, typer.Option("--dest", help="Directory to download into (real files, no symlinks).")],
+    revision: Annotated[Optional[str], typer.Option("--revision", help="Branch, tag or commit (default: the default branch).")] = None,
+    include: Annotated[Optional[list[str]], typer.Option("--include", help="Only files matching this glob; repeatable.")] = None,
+    output: OutputOpt = OutputFormat.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Fetch a model from Hugging Face (HF_ENDPOINT, HF_TOKEN), pinned to a commit and recorded."""
+    with command(output, debug) as out:
+        result = download_model(repo_id, dest, revision, allow_patterns=include, progress=out.err.is_terminal)
+        out.emit(result.to_json(), lambda: out.fields([
+            ("repository", result.repo_id), ("revision", result.revision or "(default branch)"),
+            ("commit", result.commit), ("path", result.path), ("files", str(result.files)),
+            ("size", human_size(result.bytes)), ("record", result.provenance),
+        ]))
+        out.note(f"next: pais models validate {result.path}")

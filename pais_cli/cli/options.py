@@ -39,3 +39,26 @@ JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="Files
 FlavorOpt = Annotated[
     Optional[str], typer.Option("--flavor", help="Media type names to write: cncf (current) or cnai (Harbor 2.13-2.15 model view).")
 ]
+
+
+class ReportFormat(str, Enum):
+    table = "table"
+    json = "json"
+    sarif = "sarif"
+
+
+ReportOutputOpt = Annotated[ReportFormat, typer.Option("--output", "-o", help="table, json (the report) or sarif (SARIF 2.1.0).")]
+SkipOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--skip", help="Skip a check (integrity, malware, serialization, format); recorded in the report. Repeatable."),
+]
+ChecksumsOpt = Annotated[Optional[Path], typer.Option("--checksums", help="sha256sum-style list to verify files against (default: SHA256SUMS in the model).")]
+ClamdOpt = Annotated[
+    Optional[str],
+    typer.Option("--clamd", help="clamd address: unix:///PATH or tcp://HOST:PORT (default: $PAIS_CLAMD, else the system clamd.conf)."),
+]
+ClamdWindowOpt = Annotated[
+    Optional[str], typer.Option("--clamd-window", help="Bytes clamd scans per stream, e.g. 100MiB (default: from clamd.conf or calibration).")
+]
+AllowRemoteCodeOpt = Annotated[bool, typer.Option("--allow-remote-code", help="Accept .py files and auto_map (transformers would run them).")]
+ReportFileOpt = Annotated[Optional[Path], typer.Option("--report", help="Also write the JSON report to this file.")]

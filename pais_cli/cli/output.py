@@ -56,19 +56,20 @@ class Output:
         else:
             render()
 
-    def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None) -> None:
-        if not self.out.is_terminal:
+    def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None, stderr: bool = False) -> None:
+        console = self.err if stderr else self.out
+        if not console.is_terminal:
             # Line-oriented for pipes: tab-separated, a header line first.
-            print("\t".join(columns))
-            for row in rows:
-                print("\t".join(row))
+            stream = sys.stderr if stderr else sys.stdout
+            for row in (columns, *rows):
+                stream.write("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row) + "\n")
             return
         table = Table(title=title)
         for column in columns:
             table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*row)
-        self.out.print(table)
+        console.print(table)
 
     def fields(self, pairs: Sequence[tuple[str, str]]) -> None:
         width = max(len(k) for k, _ in pairs)

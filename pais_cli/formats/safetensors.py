@@ -61,3 +61,57 @@ def dominant_dtype(header: dict[str, Any]) -> str | None:
         dtype = str(info.get("dtype", ""))
         weight[dtype] = weight.get(dtype, 0) + int(offsets[1]) - int(offsets[0])
     return max(weight, key=lambda d: weight[d]) if weight else None
+
+
+def layout_problems(path: Path) -> list[str]:
+    """Everything wrong with a safetensors file's layout; empty when it is sound.
+
+    Sound means: known dtypes, integer shapes, each tensor's byte span equal to its shape times
+    its dtype size, spans contiguous from 0 with no overlap or gap, covering the data exactly.
+    """
+    try:
+        header = read_header(path)
+    except SafetensorsHeaderError as exc:
+        return [str(exc)]
+    with path.open("rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+    data_size = path.stat().st_size - 8 - length
+    problems: list[str] = []
+    metadata = header.get("__metadata__")
+    if metadata is not None and (not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values())):
+        problems.append("__metadata__ must map strings to strings")
+    spans: list[tuple[int, int, str]] = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(info, dict):
+            problems.append(f"tensor {name!r} is not an object")
+            continue
+        dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+        if dtype not in DTYPE_BYTES:
+            problems.append(f"tensor {name!r} has unknown dtype {dtype!r}")
+            continue
+        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+            problems.append(f"tensor {name!r} has an invalid shape {shape!r}")
+            continue
+        if (not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets) or offsets[1] < offsets[0]):
+            problems.append(f"tensor {name!r} has invalid data_offsets {offsets!r}")
+            continue
+        count = 1
+        for d in shape:
+            count *= d
+        if offsets[1] - offsets[0] != count * DTYPE_BYTES[dtype]:
+            problems.append(f"tensor {name!r}: shape {shape} of {dtype} needs {count * DTYPE_BYTES[dtype]} bytes, "
+                            f"its offsets span {offsets[1] - offsets[0]}")
+        spans.append((offsets[0], offsets[1], name))
+    position = 0
+    for begin, end, name in sorted(spans):
+        if begin < position:
+            problems.append(f"tensor {name!r} overlaps the previous tensor")
+        elif begin > position:
+            problems.append(f"gap of {begin - position} bytes before tensor {name!r}")
+        position = max(position, end)
+    if not problems and position != data_size:
+        problems.append(f"tensors cover {position} bytes but the data section holds {data_size}")
+    return problems

@@ -30,6 +30,7 @@ class CopyResult:
     blobs_moved: int
     blobs_present: int
     blobs_mounted: int
+    subject_indexed: bool = False  # the destination indexed the manifest's subject itself
 
 
 def copy(
@@ -76,7 +77,7 @@ def copy(
             moved = sum(pool.map(move, ordered))
     if before_tags is not None:
         before_tags()
-    destination.push_manifest(manifest, tags)
+    indexed = destination.push_manifest(manifest, tags)
     return CopyResult(
         digest=manifest.digest,
         bytes_total=sum(d.size for d in blobs),
@@ -84,4 +85,5 @@ def copy(
         blobs_moved=len(to_move),
         blobs_present=len(present),
         blobs_mounted=len(mounted),
+        subject_indexed=indexed,
     )

@@ -117,25 +117,48 @@ def _normalised_mode(st_mode: int) -> int:
     return 0o755 if st_mode & 0o111 else 0o644
 
 
-def scan_directory(directory: Path, include_hidden: bool = False) -> tuple[list[tuple[str, Path, os.stat_result]], list[str]]:
-    """Regular files under `directory` (sorted), and the hidden entries left out."""
+@dataclass(frozen=True)
+class DirectoryProblem:
+    """Something in a model directory that cannot be stored safely."""
+
+    path: str
+    rule: str
+    message: str
+    hint: str
+
+
+def scan_directory(
+    directory: Path,
+    include_hidden: bool = False,
+    problems: list[DirectoryProblem] | None = None,
+) -> tuple[list[tuple[str, Path, os.stat_result]], list[str]]:
+    """Regular files under `directory` (sorted), and the hidden entries left out.
+
+    Links out of the model, special files and unsafe names raise ModelDirectoryError, or, when
+    a `problems` list is given (validation), are recorded there and left out.
+    """
     root = directory.resolve()
     if not root.is_dir():
         raise ModelDirectoryError(f"{directory} is not a directory", "give the model's directory, e.g. pais models push ./my-model")
     found: list[tuple[str, Path, os.stat_result]] = []
     skipped: list[str] = []
+
+    def problem(path: str, rule: str, message: str, hint: str) -> None:
+        if problems is None:
+            raise ModelDirectoryError(message, hint)
+        problems.append(DirectoryProblem(path, rule, message, hint))
+
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         rel_dir = Path(dirpath).relative_to(root)
         for name in sorted(dirnames):
+            rel = (rel_dir / name).as_posix()
             if not include_hidden and name.startswith("."):
-                skipped.append((rel_dir / name).as_posix() + "/")
+                skipped.append(rel + "/")
                 dirnames.remove(name)
             elif (Path(dirpath) / name).is_symlink():
                 # os.walk does not descend into linked directories; we refuse them outright.
-                raise ModelDirectoryError(
-                    f"{(rel_dir / name).as_posix()} is a symbolic link to a directory",
-                    "replace it with a real directory (hf download --local-dir writes real files)",
-                )
+                problem(rel, "format.symlink", f"{rel} is a symbolic link to a directory",
+                        "replace it with a real directory (hf download --local-dir writes real files)")
         for name in filenames:
             rel = (rel_dir / name).as_posix()
             if not include_hidden and name.startswith("."):
@@ -145,22 +168,24 @@ def scan_directory(directory: Path, include_hidden: bool = False) -> tuple[list[
             try:
                 check_relative_path(rel)
             except UnsafeArtifact as exc:
-                raise ModelDirectoryError(f"file name {rel!r} cannot be stored: {exc.message}", "rename the file") from None
+                problem(rel, "format.path-name", f"file name {rel!r} cannot be stored: {exc.message}", "rename the file")
+                continue
             st = full.lstat()
             if stat.S_ISLNK(st.st_mode):
                 target = full.resolve()
                 if not target.is_relative_to(root) or not target.is_file():
-                    raise ModelDirectoryError(
-                        f"{rel} is a symbolic link to {os.readlink(full)}, outside the model or not a file",
-                        "copy the file into the model directory instead of linking to it",
-                    )
+                    problem(rel, "format.symlink", f"{rel} is a symbolic link to {os.readlink(full)}, outside the model or not a file",
+                            "copy the file into the model directory instead of linking to it")
+                    continue
                 st = target.stat()
             elif not stat.S_ISREG(st.st_mode):
-                raise ModelDirectoryError(f"{rel} is not a regular file", "remove device files, sockets and pipes from the model")
+                problem(rel, "format.special-file", f"{rel} is not a regular file (device, socket or pipe)",
+                        "remove device files, sockets and pipes from the model")
+                continue
             found.append((rel, full, st))
     found.sort(key=lambda item: item[0].encode("utf-8"))
-    if not found:
-        raise ModelDirectoryError(f"no files to push in {directory}", "a model directory needs at least one file")
+    if not found and not problems:
+        raise ModelDirectoryError(f"no files in {directory}", "a model directory needs at least one file")
     return found, sorted(skipped)
 
 

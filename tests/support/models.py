@@ -62,3 +62,128 @@ def write_random_file(path: Path, size: int, seed: int = 0, chunk: int = 8 * 102
             n = min(chunk, left)
             f.write(rng.randbytes(n))
             left -= n
+
+
+def write_gguf(path: Path, chat_template: str | None = None, hidden: int = 16, vocab: int = 32) -> Path:
+    """A tiny llama-architecture GGUF written with the `gguf` package (llama.cpp's own writer)."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_name("tiny-llama")
+    writer.add_context_length(64)
+    writer.add_embedding_length(hidden)
+    writer.add_block_count(1)
+    writer.add_feed_forward_length(hidden * 2)
+    writer.add_head_count(2)
+    writer.add_head_count_kv(2)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list([f"t{i}".encode() for i in range(vocab)])
+    writer.add_token_scores([0.0] * vocab)
+    writer.add_token_types([1] * vocab)
+    if chat_template is not None:
+        writer.add_chat_template(chat_template)
+    rng = np.random.default_rng(0)
+    writer.add_tensor("token_embd.weight", rng.standard_normal((vocab, hidden), dtype=np.float32))
+    writer.add_tensor("output.weight", rng.standard_normal((vocab, hidden), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def write_llama_gguf(path: Path, hidden: int = 32, layers: int = 1, heads: int = 2, ff: int = 64, context: int = 128,
+                     seed: int = 0) -> Path:
+    """A tiny random llama GGUF that llama.cpp really loads and runs: every per-layer tensor,
+    an SPM vocabulary with byte-fallback tokens, and BOS/EOS/UNK ids."""
+    import string
+
+    import numpy as np
+    from gguf import GGUFWriter
+
+    tokens = [b"<unk>", b"<s>", b"</s>"] + [f"<0x{i:02X}>".encode() for i in range(256)]
+    tokens += ["\u2581".encode()] + [c.encode() for c in string.ascii_letters + string.digits + " .,!?"]
+    tokens += [("\u2581" + w).encode() for w in ("the", "a", "hello", "world")]
+    normal = len(tokens) - 259
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_name("tiny-llama")
+    writer.add_context_length(context)
+    writer.add_embedding_length(hidden)
+    writer.add_block_count(layers)
+    writer.add_feed_forward_length(ff)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(heads)
+    writer.add_rope_dimension_count(hidden // heads)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_file_type(0)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores([0.0] * 259 + [-float(i) for i in range(normal)])
+    writer.add_token_types([2, 3, 3] + [6] * 256 + [1] * normal)  # unknown, control, byte, normal
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_unk_token_id(0)
+    rng = np.random.default_rng(seed)
+
+    def weight(*shape: int) -> "np.ndarray":
+        return (rng.standard_normal(shape) * 0.02).astype(np.float32)
+
+    ones = np.ones(hidden, dtype=np.float32)
+    writer.add_tensor("token_embd.weight", weight(len(tokens), hidden))
+    writer.add_tensor("output_norm.weight", ones)
+    writer.add_tensor("output.weight", weight(len(tokens), hidden))
+    for i in range(layers):
+        writer.add_tensor(f"blk.{i}.attn_norm.weight", ones)
+        for part in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            writer.add_tensor(f"blk.{i}.{part}.weight", weight(hidden, hidden))
+        writer.add_tensor(f"blk.{i}.ffn_norm.weight", ones)
+        writer.add_tensor(f"blk.{i}.ffn_gate.weight", weight(ff, hidden))
+        writer.add_tensor(f"blk.{i}.ffn_up.weight", weight(ff, hidden))
+        writer.add_tensor(f"blk.{i}.ffn_down.weight", weight(hidden, ff))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def write_embedding_model(directory: Path, hidden: int = 32, layers: int = 1, vocab: int = 64) -> Path:
+    """A tiny BERT-shaped sentence-transformers directory (modules.json, pooling config)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, tuple[list[int], int]] = {"embeddings.word_embeddings.weight": ([vocab, hidden], 0)}
+    for i in range(layers):
+        for j, part in enumerate(("query", "key", "value")):
+            tensors[f"encoder.layer.{i}.attention.self.{part}.weight"] = ([hidden, hidden], 10 * i + j + 1)
+    write_safetensors(directory / "model.safetensors", tensors)
+    config = {"architectures": ["BertModel"], "model_type": "bert", "hidden_size": hidden, "num_hidden_layers": layers,
+              "vocab_size": vocab, "torch_dtype": "float32"}
+    (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (directory / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]) + "\n")
+    (directory / "1_Pooling").mkdir(exist_ok=True)
+    (directory / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": hidden, "pooling_mode_mean_tokens": True}) + "\n")
+    (directory / "README.md").write_text("# tiny-bert\n\nA tiny random embedding model for tests.\n")
+    return directory
+
+
+def write_sized_safetensors(path: Path, shapes: dict[str, list[int]], dtype: str = "BF16") -> Path:
+    """A safetensors file whose tensors are zeros: big files (for sizing tests) written fast."""
+    width = {"BF16": 2, "F16": 2, "F32": 4, "I8": 1}[dtype]
+    header: dict[str, object] = {}
+    offset = 0
+    for name, shape in sorted(shapes.items()):
+        count = 1
+        for dim in shape:
+            count *= dim
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + count * width]}
+        offset += count * width
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    with path.open("wb") as f:
+        f.write(struct.pack("<Q", len(raw)))
+        f.write(raw)
+        f.truncate(8 + len(raw) + offset)  # sparse zeros: no time spent writing weights
+    return path

@@ -53,8 +53,23 @@ class Repository(Protocol):
         """Make a blob of `source` available here without moving bytes, where the store can."""
         ...
 
-    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> None:
-        """Store the manifest by digest, then point each tag at it (tags last)."""
+    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> bool:
+        """Store the manifest by digest, then point each tag at it (tags last). True when the
+        store indexed the manifest's `subject` itself (the referrers API)."""
+        ...
+
+    def push_raw_manifest(self, raw: bytes, media_type: str, tag: str | None = None) -> bool:
+        """Store any manifest or index (a referrers index, say), optionally tagged."""
+        ...
+
+    def fetch_raw_manifest(self, reference: str) -> tuple[bytes, str]: ...
+
+    def referrers(self, digest: str, artifact_type: str | None = None) -> list[dict[str, object]] | None:
+        """The referrers API's answer, or None where the store has none (use the tag schema)."""
+        ...
+
+    def delete(self, reference: str) -> None:
+        """Remove a tag (the revision stays) or, by digest, a revision and its tags."""
         ...
 
     def tags(self) -> list[str]: ...

@@ -118,7 +118,7 @@ class DirectoryTarget:
     def mount_blob(self, desc: Descriptor, source: Any) -> bool:
         return False
 
-    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> None:
+    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> bool:
         """Complete files that share a digest with one already written, by local copy."""
         for f in self._files:
             if self._present(f):
@@ -131,6 +131,7 @@ class DirectoryTarget:
             os.chmod(tmp, f.mode)
             os.replace(tmp, self._path(f))
         shutil.rmtree(self.staging, ignore_errors=True)
+        return False
 
     def tags(self) -> list[str]:
         return []

@@ -18,8 +18,8 @@ from typing import Any
 
 from ...errors import NotFound, PaisError
 from ..mediatypes import ANNOTATION_REF_NAME, OCI_INDEX
-from ..oci import Descriptor, Manifest, canonical_json
-from ..reference import check_model_name
+from ..oci import Descriptor, Manifest, canonical_json, sha256_digest
+from ..reference import REFERRERS_TAG, check_model_name
 from .base import Progress, Revision, no_progress
 from .files import iter_file, write_verified
 
@@ -108,7 +108,7 @@ class LayoutRepository:
                 return False
         return False
 
-    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> None:
+    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> bool:
         self._ensure_layout()
         path = self._blob_path(manifest.digest)
         if not path.exists():
@@ -129,6 +129,52 @@ class LayoutRepository:
             tagged = {e["digest"] for e in entries if ANNOTATION_REF_NAME in e.get("annotations", {})}
             entries[:] = [e for e in entries if ANNOTATION_REF_NAME in e.get("annotations", {}) or e["digest"] not in tagged]
             _atomic_write(self.root / "index.json", canonical_json(index))
+        return False
+
+    def delete(self, reference: str) -> None:
+        """A tag: its entry goes, the revision stays in history. A digest: the revision, its tags
+        and its referrers index go from index.json (blobs stay until a garbage collection)."""
+        digest = self.resolve(reference)
+        with self._locked():
+            index = self._index()
+            entries: list[dict[str, Any]] = index.get("manifests", [])
+            if reference.startswith("sha256:"):
+                referrers = "sha256-" + digest.partition(":")[2]
+                entries[:] = [e for e in entries if e["digest"] != digest
+                              and e.get("annotations", {}).get(ANNOTATION_REF_NAME) != referrers]
+            else:
+                entries[:] = [e for e in entries if e.get("annotations", {}).get(ANNOTATION_REF_NAME) != reference]
+                if not any(e["digest"] == digest for e in entries):
+                    entries.append(self._untagged(digest))
+            _atomic_write(self.root / "index.json", canonical_json(index))
+
+    def push_raw_manifest(self, raw: bytes, media_type: str, tag: str | None = None) -> bool:
+        """Store any manifest or index; with a tag, index.json names it. Never indexes subjects."""
+        self._ensure_layout()
+        digest = sha256_digest(raw)
+        path = self._blob_path(digest)
+        if not path.exists():
+            _atomic_write(path, raw)
+        if tag:
+            with self._locked():
+                index = self._index()
+                entries: list[dict[str, Any]] = index.setdefault("manifests", [])
+                entries[:] = [e for e in entries if e.get("annotations", {}).get(ANNOTATION_REF_NAME) != tag]
+                entries.append({"mediaType": media_type, "digest": digest, "size": len(raw),
+                                "annotations": {ANNOTATION_REF_NAME: tag}})
+                _atomic_write(self.root / "index.json", canonical_json(index))
+        return False
+
+    def fetch_raw_manifest(self, reference: str) -> tuple[bytes, str]:
+        digest = self.resolve(reference)
+        raw = self._blob_path(digest).read_bytes()
+        if sha256_digest(raw) != digest:
+            raise PaisError(f"blob {digest} in {self.root} is corrupt", "push the revision again")
+        media_type = next((e.get("mediaType", "") for e in self._index().get("manifests", []) if e.get("digest") == digest), "")
+        return raw, media_type
+
+    def referrers(self, digest: str, artifact_type: str | None = None) -> list[dict[str, Any]] | None:
+        return None  # a layout has no referrers API: the tag schema serves
 
     def _untagged(self, digest: str) -> dict[str, Any]:
         raw = self._blob_path(digest).read_bytes()
@@ -145,16 +191,18 @@ class LayoutRepository:
 
     def tags(self) -> list[str]:
         return sorted(
-            e["annotations"][ANNOTATION_REF_NAME]
+            tag
             for e in self._index().get("manifests", [])
-            if ANNOTATION_REF_NAME in e.get("annotations", {})
+            if (tag := e.get("annotations", {}).get(ANNOTATION_REF_NAME)) and not REFERRERS_TAG.match(tag)
         )
 
     def revisions(self) -> list[Revision]:
         found: dict[str, Revision] = {}
         for e in self._index().get("manifests", []):
-            rev = found.setdefault(e["digest"], Revision(e["digest"]))
             tag = e.get("annotations", {}).get(ANNOTATION_REF_NAME)
+            if tag and REFERRERS_TAG.match(tag):
+                continue  # a referrers index, not a revision
+            rev = found.setdefault(e["digest"], Revision(e["digest"]))
             if tag:
                 rev.tags.append(tag)
         for rev in found.values():

@@ -283,18 +283,57 @@ class RegistryRepository:
                 pass
         return mounted
 
-    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> None:
-        headers = {"Content-Type": OCI_MANIFEST if manifest.config else OCI_INDEX}
-        self.put_manifest_bytes(manifest.raw, OCI_MANIFEST, manifest.digest)
+    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> bool:
+        indexed = self.put_manifest_bytes(manifest.raw, OCI_MANIFEST, manifest.digest)
         for tag in tags:
-            self.client.request("PUT", f"{self._path}/manifests/{tag}", content=manifest.raw, headers=headers, ok=(201,))
+            self.put_manifest_bytes(manifest.raw, OCI_MANIFEST, tag)
+        return indexed
 
-    def put_manifest_bytes(self, raw: bytes, media_type: str, reference: str) -> None:
+    def delete(self, reference: str) -> None:
+        url = f"{self._path}/manifests/{reference}"
+        r = self.client.request("DELETE", url, ok=(202, 200, 400, 404, 405))
+        if r.status_code in (202, 200):
+            return
+        if r.status_code == 404:
+            raise NotFound(f"{self.location}{'@' if reference.startswith('sha256:') else ':'}{reference} does not exist",
+                           "run `pais models list` to see the revisions and tags")
+        if reference.startswith("sha256:"):
+            raise RegistryError(f"{self.client.host} does not allow deleting manifests{_error_detail(r)}",
+                                "enable deletion in the registry (distribution: storage.delete.enabled)")
+        raise RegistryError(f"{self.client.host} cannot delete a tag on its own{_error_detail(r)}",
+                            "delete the revision by --digest (removes all its tags), or move the tag with push --force")
+
+    def put_manifest_bytes(self, raw: bytes, media_type: str, reference: str) -> bool:
+        """PUT a manifest; True when the registry says it indexed the manifest's subject."""
         r = self.client.request("PUT", f"{self._path}/manifests/{reference}", content=raw,
                                 headers={"Content-Type": media_type}, ok=(201,))
         echoed = r.headers.get("Docker-Content-Digest")
         if echoed and echoed != sha256_digest(raw):
             raise RegistryError(f"{self.client.host} stored the manifest as {echoed}", "the registry altered the manifest")
+        return "OCI-Subject" in r.headers
+
+    def push_raw_manifest(self, raw: bytes, media_type: str, tag: str | None = None) -> bool:
+        indexed = self.put_manifest_bytes(raw, media_type, sha256_digest(raw))
+        if tag:
+            self.put_manifest_bytes(raw, media_type, tag)
+        return indexed
+
+    def fetch_raw_manifest(self, reference: str) -> tuple[bytes, str]:
+        r = self.client.request("GET", f"{self._path}/manifests/{reference}", headers={"Accept": ACCEPT_MANIFESTS})
+        if len(r.content) > 4 * 1024 * 1024:
+            raise RegistryError(f"manifest {reference} is larger than 4 MiB", "this is not something pais wrote")
+        if reference.startswith("sha256:") and sha256_digest(r.content) != reference:
+            raise RegistryError(f"{self.client.host} sent a manifest that does not hash to {reference}", "the registry is corrupt")
+        return r.content, r.headers.get("Content-Type", "")
+
+    def referrers(self, digest: str, artifact_type: str | None = None) -> list[dict[str, Any]] | None:
+        """The referrers API's answer, or None where the registry does not serve it."""
+        params = {"artifactType": artifact_type} if artifact_type else None
+        r = self.client.request("GET", f"{self._path}/referrers/{digest}", params=params, ok=(200, 404, 405, 400))
+        if r.status_code != 200 or not r.headers.get("Content-Type", "").startswith(OCI_INDEX):
+            return None
+        manifests = r.json().get("manifests") or []
+        return [m for m in manifests if isinstance(m, dict)]
 
     def tags(self) -> list[str]:
         found: list[str] = []

@@ -1,0 +1,212 @@
+"""`pais endpoints ...`: deploy a pinned revision under a routing name, list and delete endpoints."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
+from ..gallery.galleries import open_gallery
+from ..gallery.reference import RevisionRef
+from ..runtime import listing
+from ..runtime.deploy import DeployRequest, apply_plan, delete_endpoint, parse_size, plan_deployment
+from ..runtime.nim import NimOptions
+from .options import CaFileOpt, DebugOpt, DigestOpt, ModelStoreOpt, OutputFormat, OutputOpt, PlainHttpOpt, TagOpt
+from .output import command, human_size
+
+app = typer.Typer(help="Serve gallery revisions as OpenAI-compatible endpoints on Kubernetes.", no_args_is_help=True)
+
+
+class Engine(str, Enum):
+    auto = "auto"
+    vllm = "vllm"
+    infinity = "infinity"
+    llamacpp = "llamacpp"
+    nim = "nim"
+
+
+class ModelType(str, Enum):
+    completion = "completion"
+    embedding = "embedding"
+
+
+class GpuModel(str, Enum):
+    A100 = "A100"
+    H100 = "H100"
+    H200 = "H200"
+    L40S = "L40S"
+
+
+RoutingNameOpt = Annotated[str, typer.Option("--routingName", "--routing-name", "-r",
+                                             help="Stable name applications use: provider/model_id, e.g. openai/gpt-oss-20b.")]
+NamespaceOpt = Annotated[Optional[str], typer.Option("--namespace", "-n", help="Kubernetes namespace (default: kubectl's).")]
+
+
+def _node_selector(values: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values or []:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--node-selector {value!r} is not KEY=VALUE", "e.g. --node-selector nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3")
+        out[key] = val
+    return out
+
+
+@app.command()
+def deploy(
+    routing_name: RoutingNameOpt,
+    model_name: Annotated[Optional[str], typer.Option("--modelName", "--model-name", "-m", help="Model in the gallery, e.g. openai/gpt-oss-20b.")] = None,
+    model_store: ModelStoreOpt = None,
+    tag: TagOpt = None,
+    digest: DigestOpt = None,
+    engine: Annotated[Engine, typer.Option("--engine", "-e", help="auto: vLLM (completion, GPU), Infinity (embedding), llama.cpp (GGUF, CPU).")] = Engine.auto,
+    model_type: Annotated[Optional[ModelType], typer.Option("--modelType", "--model-type", help="Override the type read from the revision.")] = None,
+    gpus: Annotated[Optional[int], typer.Option("--gpus", help="GPUs per replica (0 = CPU); default: placement decides.")] = None,
+    gpu_model: Annotated[Optional[GpuModel], typer.Option("--gpu-model", "--gpuModel", help="GPU the nodes have, for sizing and node affinity.")] = None,
+    vgpu: Annotated[bool, typer.Option("--vgpu", help="The GPUs are vGPU profiles (not passthrough).")] = False,
+    replicas: Annotated[Optional[int], typer.Option("--replicas", help="Fixed number of replicas.")] = None,
+    min_replicas: Annotated[Optional[int], typer.Option("--min-replicas", "--minReplicas", help="Autoscale: fewest replicas.")] = None,
+    max_replicas: Annotated[Optional[int], typer.Option("--max-replicas", "--maxReplicas", help="Autoscale: most replicas.")] = None,
+    namespace: NamespaceOpt = None,
+    pull_secret: Annotated[Optional[str], typer.Option("--pull-secret", "--pullSecret", help="docker-registry Secret with credentials for the gallery's registry.")] = None,
+    manifests_dir: Annotated[Optional[Path], typer.Option("--manifests-dir", "--manifestsDir", help="Write the manifests to DIR/<name>.yaml instead of stdout.")] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="kubectl apply the manifests.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="With --apply: wait until the endpoint is ready.")] = False,
+    timeout: Annotated[int, typer.Option("--timeout", help="Seconds --wait (and NIM fills) may take.")] = 1800,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the placement and engine reasoning; emit and apply nothing.")] = False,
+    image: Annotated[Optional[str], typer.Option("--image", help="Engine image instead of the pinned default.")] = None,
+    fetch_image: Annotated[Optional[str], typer.Option("--fetch-image", help="ORAS CLI image for the model fetch.")] = None,
+    node_selector: Annotated[Optional[list[str]], typer.Option("--node-selector", help="KEY=VALUE node label the pods need; repeatable.")] = None,
+    nim_model: Annotated[Optional[str], typer.Option("--nim-model", "--nimModel", help="NGC NIM image (nvcr.io/nim/...:tag) instead of a gallery revision.")] = None,
+    nim_profile: Annotated[Optional[str], typer.Option("--nim-profile", "--nimProfile", help="NIM profile ID to pin in the NIMCache.")] = None,
+    weights_size: Annotated[Optional[str], typer.Option("--weights-size", help="NGC model weight size, e.g. 16GiB (default: from the name).")] = None,
+    auth_secret: Annotated[str, typer.Option("--auth-secret", help="NIM: Secret with NGC_API_KEY.")] = "ngc-api-secret",
+    ngc_pull_secret: Annotated[str, typer.Option("--ngc-pull-secret", help="NIM: docker-registry Secret for nvcr.io.")] = "ngc-secret",
+    storage_class: Annotated[Optional[str], typer.Option("--storage-class", help="NIM: StorageClass of the ReadWriteMany volume.")] = None,
+    ingress_class: Annotated[Optional[str], typer.Option("--ingress-class", help="NIM: expose through expose.router with this IngressClass.")] = None,
+    host_domain: Annotated[Optional[str], typer.Option("--host-domain", help="NIM: expose.router host domain (<name>.<ns>.<domain>).")] = None,
+    ca_file: CaFileOpt = None,
+    plain_http: PlainHttpOpt = False,
+    output: OutputOpt = OutputFormat.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Bind a routing name to a pinned revision: Kubernetes manifests for the engine that fits it."""
+    with command(output, debug) as out:
+        if wait and not apply:
+            raise UsageError("--wait needs --apply", "add --apply, or drop --wait")
+        if dry_run and apply:
+            raise UsageError("--dry-run and --apply contradict each other", "drop one of them")
+        nim = NimOptions(auth_secret=auth_secret, image_pull_secret=ngc_pull_secret, storage_class=storage_class,
+                         ingress_class=ingress_class, host_domain=host_domain, ngc_model=nim_model, ngc_profile=nim_profile,
+                         weights_bytes=parse_size(weights_size) if weights_size else None)
+        ref = RevisionRef.from_options(tag, digest) if (tag or digest or not nim_model) else None
+        request = DeployRequest(
+            routing_name=routing_name, model=model_name, ref=ref, engine=engine.value,
+            model_type=model_type.value if model_type else None, gpus=gpus, gpu_model=gpu_model.value if gpu_model else None,
+            vgpu=vgpu, replicas=replicas, min_replicas=min_replicas, max_replicas=max_replicas, namespace=namespace,
+            pull_secret=pull_secret, image=image, fetch_image=fetch_image, node_selector=_node_selector(node_selector), nim=nim,
+        )
+        gallery = None
+        if not nim_model:
+            if not model_name:
+                raise UsageError("no model given", "give --modelName NAME (and --modelStore, --tag or --digest), or --nim-model for NGC")
+            gallery = open_gallery(model_store, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http)
+            out.note(f"using gallery {gallery.description}")
+        plan = plan_deployment(request, gallery)
+        for note in plan.notes:
+            out.note(note)
+        summary = [("routing name", plan.routing_name), ("object name", plan.name), ("engine", f"{plan.engine} ({plan.engine_reason})"),
+                   ("source", plan.source), ("placement", plan.placement.summary())]
+        if plan.info is not None:
+            summary.insert(3, ("model type", f"{plan.info.model_type} ({plan.info.type_reason})"))
+            summary.insert(4, ("weights", f"{plan.info.weight_format}, {human_size(plan.info.weight_bytes)} ({plan.info.size_reason})"))
+        if dry_run:
+            data = plan.to_json()
+            data.pop("manifests")
+
+            def render_reasoning() -> None:
+                out.fields(summary)
+                out.out.print("placement reasoning:", markup=False, highlight=False)
+                for reason in plan.placement.reasons:
+                    out.out.print(f"  - {reason}", markup=False, highlight=False)
+                for warning in plan.placement.warnings:
+                    out.out.print(f"  ! {warning}", markup=False, highlight=False)
+                out.out.print("objects: " + ", ".join(f"{o['kind']}/{o['name']}" for o in data["objects"]), markup=False, highlight=False)
+
+            out.emit(data, render_reasoning)
+            return
+        for key, value in summary:
+            out.note(f"{key}: {value}")
+        written: Path | None = None
+        if manifests_dir is not None:
+            manifests_dir.mkdir(parents=True, exist_ok=True)
+            written = manifests_dir / f"{plan.name}.yaml"
+            written.write_text(plan.yaml)
+            out.note(f"wrote {len(plan.manifests)} objects to {written}")
+        if apply:
+            apply_plan(plan, wait=wait, timeout_s=timeout)
+            out.note(f"applied {len(plan.manifests)} objects" + (" and the endpoint is ready" if plan.ready else ""))
+        data = plan.to_json()
+        data["manifests_file"] = str(written) if written else None
+        if out.json:
+            out.emit(data, lambda: None)
+        elif written is None and not apply:
+            sys.stdout.write(plan.yaml)
+        elif apply:
+            out.fields([("applied", ", ".join(f"{o['kind']}/{o['name']}" for o in data["objects"])),
+                        ("ready", "yes" if plan.ready else "not waited for (add --wait)")])
+
+
+class ListSource(str, Enum):
+    cluster = "cluster"
+    gateway = "gateway"
+
+
+@app.command("list")
+def list_(
+    namespace: NamespaceOpt = None,
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="Every namespace.")] = False,
+    gateway: Annotated[Optional[str], typer.Option("--gateway", help="OpenAI-compatible base URL (e.g. http://gw/v1); lists GET URL/models. API key: $PAIS_GATEWAY_API_KEY.")] = None,
+    cluster: Annotated[Optional[bool], typer.Option("--cluster/--no-cluster", help="Also list the cluster (default: only when no --gateway).")] = None,
+    output: OutputOpt = OutputFormat.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Endpoints pais deployed (routing name, engine, model and digest, replicas, status) and/or a gateway's routing names."""
+    with command(output, debug) as out:
+        rows = []
+        if cluster if cluster is not None else gateway is None:
+            rows += listing.from_cluster(namespace, all_namespaces)
+        if gateway:
+            rows += listing.from_gateway(gateway)
+        out.emit([r.to_json() for r in rows], lambda: out.table(
+            ["ROUTING NAME", "ENGINE", "MODEL", "DIGEST", "READY", "STATUS", "WHERE"],
+            [[r.routing_name, r.engine, r.model or "-", (r.digest or "-")[:19],
+              f"{r.ready}/{r.desired}" if r.source == "cluster" else "-", r.status,
+              f"{r.namespace or '-'}/{r.kind}" if r.source == "cluster" else "gateway"] for r in rows],
+        ))
+
+
+@app.command()
+def delete(
+    routing_name: RoutingNameOpt,
+    namespace: NamespaceOpt = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Run the deletion with kubectl (default: print the command).")] = False,
+    output: OutputOpt = OutputFormat.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Remove what deploy created for a routing name, or print the kubectl command that does."""
+    with command(output, debug) as out:
+        plan = delete_endpoint(routing_name, namespace, apply)
+        if apply:
+            out.note(f"deleted the endpoint {plan.routing_name}")
+        def render() -> None:
+            if apply:
+                out.fields([("deleted", plan.routing_name), ("objects", ", ".join(plan.objects))])
+            else:
+                sys.stdout.write(plan.command + "\n")
+
+        out.emit(plan.to_json(), render)

@@ -1,0 +1,118 @@
+"""Promotion: a revision moves from one gallery to another without touching a local directory.
+
+Byte for byte by default (same digest); only missing blobs travel, mounted across
+repositories where the registry allows, hard-linked between models of one on-disk gallery.
+Its validation reports travel with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..errors import NotFound, NotValidated, TagConflict, UsageError
+from .copy import TransferProgress, copy
+from .galleries import Gallery
+from .mediatypes import NAMES, layer_kind
+from .modelpack import model_names
+from .oci import Descriptor, Manifest, build_manifest
+from .reference import RevisionRef, check_model_name, check_tag
+from .referrers import copy_referrers, validation_state
+
+
+@dataclass
+class PromoteResult:
+    model: str
+    source: str
+    destination: str
+    digest: str  # the revision's digest in the destination
+    source_digest: str
+    tag: str
+    flavor: str
+    converted: bool
+    bytes_total: int
+    bytes_copied: int
+    blobs_copied: int
+    blobs_mounted: int
+    blobs_present: int
+    reports_copied: int
+    validated: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def convert_flavor(manifest: Manifest, flavor: str) -> Manifest:
+    """The same files under the other flavour's media types and annotation keys (a new digest)."""
+    src, dst = model_names(manifest), NAMES[flavor]
+    if src.flavor == flavor:
+        return manifest
+    renamed = {src.filepath: dst.filepath, src.file_metadata: dst.file_metadata, src.untested: dst.untested}
+    layers = []
+    for layer in manifest.layers:
+        kind = layer_kind(layer.media_type) or "weight"
+        annotations = {renamed.get(k, k): v for k, v in layer.annotations.items()}
+        layers.append(Descriptor(dst.layer(kind), layer.digest, layer.size, dict(sorted(annotations.items()))))
+    config = Descriptor(dst.config, manifest.config.digest, manifest.config.size)
+    return Manifest.parse(build_manifest(config, layers, artifact_type=dst.artifact_type))
+
+
+def promote_model(
+    source: Gallery,
+    destination: Gallery,
+    model: str,
+    ref: RevisionRef,
+    as_tag: str | None = None,
+    *,
+    force: bool = False,
+    convert: bool = False,
+    require_validated: bool | None = None,
+    jobs: int = 4,
+    progress: TransferProgress | None = None,
+) -> PromoteResult:
+    check_model_name(model)
+    tag = check_tag(as_tag or ref.tag or "") if (as_tag or ref.tag) else None
+    if tag is None:
+        raise UsageError("promoting by digest needs --as-tag", "name the revision in the destination, e.g. --as-tag prod")
+    src_repo, dst_repo = source.store.repository(model), destination.store.repository(model)
+    manifest = src_repo.fetch_manifest(ref.reference)
+    names = model_names(manifest)
+    must_validate = destination.settings.production if require_validated is None else require_validated
+    state = validation_state(src_repo, manifest)
+    if must_validate and not state.validated:
+        raise NotValidated(
+            f"{model}{ref} is not validated ({state.reason}); {destination.store.description} "
+            + ("is a production gallery" if destination.settings.production else "requires validation"),
+            f"validate it first: pais models validate --modelName {model} --modelStore ... --digest {manifest.digest}",
+        )
+    target = manifest
+    if names.flavor != destination.settings.flavor:
+        if not convert:
+            raise UsageError(
+                f"the revision uses {names.flavor} media types; {destination.store.description} is a {destination.settings.flavor} gallery",
+                "add --convert-flavor to rewrite it (a new digest), or promote as is to a gallery of the same flavour",
+            )
+        target = convert_flavor(manifest, destination.settings.flavor)
+    try:
+        current = dst_repo.resolve(tag)
+    except NotFound:
+        current = None
+    if current is not None and current != target.digest and not force:
+        raise TagConflict(f"tag {tag!r} of {model} in {destination.store.description} names {current}, not {target.digest}",
+                          "add --force to move it, or promote with another --as-tag")
+    reports = 0
+
+    def bring_reports() -> None:
+        nonlocal reports
+        # Reports land before the tag moves: a tag never names a revision missing its report.
+        dst_repo.push_manifest(target)
+        reports = copy_referrers(src_repo, dst_repo, manifest.digest, target.descriptor if target is not manifest else None)
+
+    result = copy(src_repo, target, dst_repo, [tag], jobs=jobs, progress=progress, before_tags=bring_reports)
+    return PromoteResult(
+        model=model, source=source.store.description, destination=destination.store.description,
+        digest=target.digest, source_digest=manifest.digest, tag=tag, flavor=model_names(target).flavor,
+        converted=target is not manifest, bytes_total=result.bytes_total, bytes_copied=result.bytes_moved,
+        blobs_copied=result.blobs_moved, blobs_mounted=result.blobs_mounted, blobs_present=result.blobs_present,
+        reports_copied=reports, validated=validation_state(dst_repo, target).validated,
+    )

@@ -1,0 +1,25 @@
+"""Typed errors of the serving side; each says what would work instead."""
+
+from __future__ import annotations
+
+from ..errors import PaisError, UsageError
+
+
+class InvalidRoutingName(UsageError):
+    """A routing name that is not provider/model_id."""
+
+
+class DeployRefused(PaisError):
+    """The endpoint cannot be served as asked (engine, format, placement or store)."""
+
+
+class DetectionError(PaisError):
+    """The model type, format or size could not be read from the revision."""
+
+
+class KubectlError(PaisError):
+    """kubectl is missing, cannot reach a cluster, or refused the manifests."""
+
+
+class GatewayError(PaisError):
+    """The OpenAI-compatible gateway could not be listed."""
