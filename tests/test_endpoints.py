@@ -448,7 +448,7 @@ def test_the_fetch_script_leaves_exactly_the_revision_and_resumes(tmp_path: Path
 
     plain = tmp_path / "pod" / "model"
     fetched = run(first, plain, None)
-    assert len(fetched) == 5 and all(f"@sha256:" in line for line in fetched)
+    assert len(fetched) == 5 and all("@sha256:" in line for line in fetched)
     assert sorted(p.relative_to(plain).as_posix() for p in plain.rglob("*") if p.is_file()) == sorted(
         [f.path for f in model_files(repo.fetch_manifest(first))] + [".pais-complete"])
     assert run(first, plain, None) == []  # complete: nothing fetched again
