@@ -42,6 +42,7 @@ class GallerySettings:
     store: str
     flavor: str = "cncf"
     require_validated: bool = False
+    require_smoke: bool = False
     production: bool = False
     ca_file: str | None = None
     plain_http: bool = False

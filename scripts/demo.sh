@@ -6,13 +6,25 @@ cd "$(dirname "$0")/.."
 bash scripts/install-venv.sh
 PAIS="$PWD/.venv/bin/pais"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+cleanup() {
+  [ -f "$work/clamd/clamd.launcher.pid" ] && kill "$(cat "$work/clamd/clamd.launcher.pid")" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
 .venv/bin/python scripts/make_tiny_model.py "$work/tiny-llama" >/dev/null
 echo "generated a tiny Llama-shaped model in $work/tiny-llama:"
 ls -l "$work/tiny-llama"
+
+PAIS_CLAMD="$(bash scripts/start-demo-clamd.sh "$work/clamd")"
+export PAIS_CLAMD PAIS_CLAMD_CONF="$work/clamd/clamd.conf"
+printf '\nNOTE: this demo scans with a private clamd loaded with EICAR-only TEST signatures\n'
+printf '      (tests/data/clamav); production uses freshclam'"'"'s signature databases.\n'
+
+step pais models validate "$work/tiny-llama"
+"$PAIS" models validate "$work/tiny-llama"
 
 step pais models push "$work/tiny-llama" --modelName demo/tiny-llama --tag demo
 "$PAIS" models push "$work/tiny-llama" --modelName demo/tiny-llama --tag demo
@@ -24,8 +36,8 @@ digest="$("$PAIS" models push "$work/tiny-llama" --modelName demo/tiny-llama --t
 step pais models list
 "$PAIS" models list
 
-step pais models pull --modelName demo/tiny-llama --digest "$digest" --dest "$work/pulled"
-"$PAIS" models pull --modelName demo/tiny-llama --digest "$digest" --dest "$work/pulled"
+step pais models pull --modelName demo/tiny-llama --digest "$digest" --dest "$work/pulled" --require-validated
+"$PAIS" models pull --modelName demo/tiny-llama --digest "$digest" --dest "$work/pulled" --require-validated
 
 step diff -r "$work/tiny-llama" "$work/pulled"
 diff -r "$work/tiny-llama" "$work/pulled"
@@ -35,4 +47,11 @@ step pais models pull --modelName demo/tiny-llama "(no tag, no digest)"
 if "$PAIS" models pull --modelName demo/tiny-llama; then
   echo "unexpected: a pull without a tag or digest succeeded" >&2; exit 1
 fi
+step pais models push "(the same model with the EICAR test file added: refused)"
+cp -r "$work/tiny-llama" "$work/infected"
+printf 'X5O!P%%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' > "$work/infected/eicar.com"
+if "$PAIS" models push "$work/infected" --modelName demo/infected --tag demo; then
+  echo "unexpected: an infected model was pushed" >&2; exit 1
+fi
+
 printf '\ndemo done: revision %s of demo/tiny-llama is in the embedded default gallery\n' "$digest"

@@ -51,6 +51,8 @@ def isolated_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clamd_normal:
     a real clamd (with the tests' EICAR signatures) for the validation every push runs."""
     home = tmp_path / "user"
     monkeypatch.setenv("PAIS_CLAMD", clamd_normal.address)
+    # The smoke test loads models with torch or llama.cpp: its own tests turn it on.
+    monkeypatch.setenv("PAIS_SANDBOX", "none")
     monkeypatch.setenv("PAIS_CONFIG", str(home / "config.toml"))
     monkeypatch.setenv("PAIS_DATA_DIR", str(home / "data"))
     monkeypatch.setenv("PAIS_CACHE_DIR", str(home / "cache"))

@@ -29,8 +29,9 @@ def test_validate_a_clean_model(tiny_model: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     report = result.json()
     assert report["schemaVersion"] == 1 and report["verdict"] == "pass"
-    assert [c["name"] for c in report["checks"]] == ["integrity", "malware", "serialization", "format"]
-    assert all(c["status"] == "pass" for c in report["checks"]), report["checks"]
+    assert [c["name"] for c in report["checks"]] == ["integrity", "malware", "serialization", "format", "smoke"]
+    assert all(c["status"] == "pass" for c in report["checks"][:4]), report["checks"]
+    assert report["checks"][4]["status"] == "skipped" and "--sandbox none" in report["checks"][4]["summary"]
     assert {f["path"] for f in report["files"]} == {"README.md", "config.json", "model.safetensors", "tokenizer.json"}
     assert all(f["digest"].startswith("sha256:") for f in report["files"])
     assert report["tool"]["pais"] and report["tool"]["malware.engine"].startswith("ClamAV")
@@ -144,3 +145,17 @@ def test_gallery_setting_makes_validation_the_default(tiny_model: Path, tmp_path
     assert refused.exit_code == 1 and "not validated" in refused.stderr
     allowed = pais("models", "pull", "-m", "acme/raw", "-s", store, "-t", "v1", "--no-require-validated", "--dest", str(tmp_path / "b"))
     assert allowed.exit_code == 0
+
+
+def test_require_smoke_turns_a_smoke_test_that_cannot_run_into_a_failure(tiny_model: Path) -> None:
+    result = pais("models", "validate", str(tiny_model), "--require-smoke", "-o", "json")
+    assert result.exit_code == 1
+    smoke = result.json()["checks"][4]
+    assert smoke["status"] == "fail" and smoke["findings"][0]["rule"] == "smoke.not-run"
+
+
+def test_a_model_that_failed_security_checks_is_never_loaded(tiny_model: Path) -> None:
+    (tiny_model / "eicar.com").write_bytes(EICAR)
+    result = pais("models", "validate", str(tiny_model), "--sandbox", "local", "-o", "json")
+    smoke = result.json()["checks"][4]
+    assert smoke["status"] == "skipped" and "only a model that passed" in smoke["summary"]

@@ -25,6 +25,7 @@ def init(
     name: Annotated[Optional[str], typer.Option("--name", help="Save as a named gallery (e.g. dev, prod) in the config file.")] = None,
     flavor: FlavorOpt = None,
     require_validated: Annotated[bool, typer.Option("--require-validated", help="Pulls from this gallery require a passing report.")] = False,
+    require_smoke: Annotated[bool, typer.Option("--require-smoke", help="Validation fails when the smoke test cannot run.")] = False,
     production: Annotated[bool, typer.Option("--production", help="Mark as a production gallery (promotion into it requires validation).")] = False,
     public: Annotated[bool, typer.Option("--public", help="Harbor: create the project public (default private).")] = False,
     quota: Annotated[Optional[str], typer.Option("--quota", help="Harbor: project storage limit, e.g. 500GiB.")] = None,
@@ -44,7 +45,7 @@ def init(
         if robot_permission not in ("pull", "push"):
             raise UsageError(f"invalid --robot-permission {robot_permission!r}", "use pull or push")
         check = api.init_gallery(
-            gallery, name=name, require_validated=require_validated, production=production, flavor_override=flavor,
+            gallery, name=name, require_validated=require_validated, require_smoke=require_smoke, production=production, flavor_override=flavor,
             harbor=api.HarborOptions(public, quota, immutable_tags, robot, robot_permission),
         )
         rows = [("store", check.store), ("kind", check.kind), ("flavor", check.flavor)]

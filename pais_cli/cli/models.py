@@ -21,6 +21,13 @@ from .options import (
     ChecksumsOpt,
     ClamdOpt,
     ClamdWindowOpt,
+    DockerHostOpt,
+    EngineImageOpt,
+    RequireSmokeOpt,
+    SandboxOpt,
+    SmokeMemoryOpt,
+    SmokeTimeoutOpt,
+    TargetOpt,
     DebugOpt,
     DigestOpt,
     FlavorOpt,
@@ -39,7 +46,7 @@ from .options import (
     TagsOpt,
 )
 from .output import Output, command, human_size
-from .report import print_report, render_report, validation_options
+from .report import SmokeFlags, print_report, render_report, validation_options
 
 app = typer.Typer(help="Push, pull and list models in a gallery.", no_args_is_help=True)
 
@@ -62,6 +69,13 @@ def push(
     clamd: ClamdOpt = None,
     clamd_window: ClamdWindowOpt = None,
     allow_remote_code: AllowRemoteCodeOpt = False,
+    sandbox: SandboxOpt = None,
+    target: TargetOpt = None,
+    require_smoke: RequireSmokeOpt = False,
+    smoke_timeout: SmokeTimeoutOpt = 300.0,
+    smoke_memory: SmokeMemoryOpt = "4GiB",
+    docker_host: DockerHostOpt = None,
+    engine_image: EngineImageOpt = None,
     report_file: ReportFileOpt = None,
     flavor: FlavorOpt = None,
     jobs: JobsOpt = 4,
@@ -87,7 +101,10 @@ def push(
                 result = api.push_model(
                     gallery, directory, model_name, tag or [], force=force, include_hidden=include_hidden, jobs=jobs,
                     progress=progress, skip_validation=skip_validation, on_report=on_report,
-                    validation=validation_options(skip, checksums, clamd, clamd_window, allow_remote_code, jobs),
+                    validation=validation_options(
+                        skip, checksums, clamd, clamd_window, allow_remote_code, jobs,
+                        SmokeFlags(sandbox, target, require_smoke, smoke_timeout, smoke_memory, docker_host, engine_image),
+                        gallery.settings.require_smoke),
                 )
         except ValidationFailed as exc:
             if out.json and exc.report is not None:
@@ -178,6 +195,13 @@ def validate(
     clamd: ClamdOpt = None,
     clamd_window: ClamdWindowOpt = None,
     allow_remote_code: AllowRemoteCodeOpt = False,
+    sandbox: SandboxOpt = None,
+    target: TargetOpt = None,
+    require_smoke: RequireSmokeOpt = False,
+    smoke_timeout: SmokeTimeoutOpt = 300.0,
+    smoke_memory: SmokeMemoryOpt = "4GiB",
+    docker_host: DockerHostOpt = None,
+    engine_image: EngineImageOpt = None,
     include_hidden: Annotated[bool, typer.Option("--include-hidden", help="Also check hidden files and directories.")] = False,
     report_file: ReportFileOpt = None,
     jobs: JobsOpt = 4,
@@ -188,7 +212,8 @@ def validate(
 ) -> None:
     """Check a model directory, or re-check a stored revision and attach the new report to it."""
     with command(OutputFormat.json if output != ReportFormat.table else OutputFormat.table, debug) as out:
-        options = validation_options(skip, checksums, clamd, clamd_window, allow_remote_code, jobs)
+        flags = SmokeFlags(sandbox, target, require_smoke, smoke_timeout, smoke_memory, docker_host, engine_image)
+        options = validation_options(skip, checksums, clamd, clamd_window, allow_remote_code, jobs, flags)
         options.include_hidden = include_hidden
         stored = tag is not None or digest is not None or model_store is not None
         if stored:
@@ -198,6 +223,7 @@ def validate(
             ref = RevisionRef.from_options(tag, digest)
             gallery = open_gallery(model_store, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http)
             out.note(f"using gallery {gallery.description}")
+            options.smoke.require = options.smoke.require or gallery.settings.require_smoke
             with out.progress("fetch") as progress:
                 result = api.validate_revision(gallery, model_name, ref, options, progress=progress)
             out.note(f"report attached to {model_name}@{result.digest} as {result.report_digest}")

@@ -62,3 +62,13 @@ ClamdWindowOpt = Annotated[
 ]
 AllowRemoteCodeOpt = Annotated[bool, typer.Option("--allow-remote-code", help="Accept .py files and auto_map (transformers would run them).")]
 ReportFileOpt = Annotated[Optional[Path], typer.Option("--report", help="Also write the JSON report to this file.")]
+SandboxOpt = Annotated[
+    Optional[str],
+    typer.Option("--sandbox", help="Smoke test sandbox: auto, container, local or none (default: $PAIS_SANDBOX, else auto)."),
+]
+TargetOpt = Annotated[Optional[str], typer.Option("--target", help="Where it will be served: gpu or cpu (default: gpu when this machine has one).")]
+RequireSmokeOpt = Annotated[bool, typer.Option("--require-smoke", help="Fail when the smoke test cannot run here (default: the gallery's setting).")]
+SmokeTimeoutOpt = Annotated[float, typer.Option("--smoke-timeout", help="Seconds for loading plus one inference.")]
+SmokeMemoryOpt = Annotated[str, typer.Option("--smoke-memory", help="Memory limit of the sandbox, e.g. 4GiB.")]
+DockerHostOpt = Annotated[Optional[str], typer.Option("--docker-host", help="Docker or Podman API socket (default: $DOCKER_HOST).")]
+EngineImageOpt = Annotated[Optional[str], typer.Option("--engine-image", help="Engine image for the container sandbox.")]

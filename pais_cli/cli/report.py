@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from ..smoke.check import SANDBOXES, TARGETS, SmokeOptions
+from ..smoke.contract import SmokeLimits
 from ..validation.malware import MalwareOptions
 from ..validation.report import Report, to_sarif
 from ..validation.validate import ValidationOptions
@@ -24,14 +27,41 @@ def parse_size(text: str) -> int:
     return int(m.group(1)) * {"B": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[unit]
 
 
+@dataclass
+class SmokeFlags:
+    """The smoke test's command-line options, as given."""
+
+    sandbox: str | None = None
+    target: str | None = None
+    require: bool = False
+    timeout: float = 300.0
+    memory: str = "4GiB"
+    docker_host: str | None = None
+    image: str | None = None
+
+    def options(self, gallery_requires: bool = False) -> SmokeOptions:
+        if self.target is not None and self.target not in TARGETS:
+            raise UsageError(f"invalid --target {self.target!r}", "use gpu or cpu")
+        if self.sandbox is not None and self.sandbox not in SANDBOXES:
+            raise UsageError(f"invalid --sandbox {self.sandbox!r}", f"use one of {', '.join(SANDBOXES)}")
+        defaults = SmokeOptions()
+        return SmokeOptions(
+            sandbox=self.sandbox or defaults.sandbox, target=self.target, require=self.require or gallery_requires,
+            limits=SmokeLimits(memory_bytes=parse_size(self.memory), timeout_s=self.timeout),
+            docker_host=self.docker_host, image=self.image,
+        )
+
+
 def validation_options(skip: list[str] | None, checksums: Path | None, clamd: str | None, clamd_window: str | None,
-                       allow_remote_code: bool, jobs: int = 4) -> ValidationOptions:
+                       allow_remote_code: bool, jobs: int = 4, smoke: SmokeFlags | None = None,
+                       gallery_requires_smoke: bool = False) -> ValidationOptions:
     return ValidationOptions(
         skip=list(skip or []),
         checksums=checksums,
         allow_remote_code=allow_remote_code,
         malware=MalwareOptions(clamd=clamd, window=parse_size(clamd_window) if clamd_window else None, jobs=jobs),
         jobs=jobs,
+        smoke=(smoke or SmokeFlags()).options(gallery_requires_smoke),
     )
 
 

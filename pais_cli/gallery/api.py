@@ -294,13 +294,15 @@ def init_gallery(
     *,
     name: str | None = None,
     require_validated: bool = False,
+    require_smoke: bool = False,
     production: bool = False,
     flavor_override: str | None = None,
     harbor: HarborOptions | None = None,
 ) -> GalleryCheck:
     settings = gallery.settings
-    if require_validated or production:
+    if require_validated or production or require_smoke:
         settings = GallerySettings(**{**asdict(settings), "require_validated": require_validated or settings.require_validated,
+                                      "require_smoke": require_smoke or settings.require_smoke,
                                       "production": production or settings.production})
     check = GalleryCheck(store=gallery.store.description, kind=gallery.kind, flavor=settings.flavor)
     store = gallery.store
@@ -310,7 +312,7 @@ def init_gallery(
             raise UsageError("--public, --quota, --immutable-tags and --robot are Harbor settings",
                              "use them with a Harbor project: --modelStore HOST/PROJECT")
         check.created = store.init({"flavor": settings.flavor, "require_validated": settings.require_validated,
-                                    "production": settings.production})
+                                    "require_smoke": settings.require_smoke, "production": settings.production})
         if not check.created:
             check.notes.append("gallery already existed; nothing changed")
     elif isinstance(store, RegistryGallery):

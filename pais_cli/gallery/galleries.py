@@ -68,7 +68,7 @@ def open_gallery(
     if is_on_disk(settings.store):
         layout = LayoutGallery(disk_path(settings.store))
         on_disk = layout.settings()
-        for key in ("flavor", "require_validated", "production"):
+        for key in ("flavor", "require_validated", "require_smoke", "production"):
             if key in on_disk and name is None:
                 settings = replace(settings, **{key: on_disk[key]})
         result = Gallery(layout, settings, "disk", name, source)

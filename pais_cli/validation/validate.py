@@ -26,8 +26,10 @@ from .integrity import check_integrity
 from .malware import MalwareOptions, check_malware
 from .report import CheckResult, Finding, ModelUnderTest, Report, Severity, Status
 from .serialization import check_serialization
+from ..smoke.check import SmokeOptions, check_smoke
 
-CHECKS = ("integrity", "malware", "serialization", "format")
+SECURITY_CHECKS = ("integrity", "malware", "serialization", "format")
+CHECKS = (*SECURITY_CHECKS, "smoke")
 
 
 @dataclass
@@ -38,6 +40,7 @@ class ValidationOptions:
     malware: MalwareOptions = field(default_factory=MalwareOptions)
     include_hidden: bool = False
     jobs: int = 4
+    smoke: SmokeOptions = field(default_factory=SmokeOptions)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.skip) - set(CHECKS))
@@ -69,10 +72,19 @@ def validate_model(model: ModelUnderTest, problems: list[DirectoryProblem], opti
     results: dict[str, CheckResult] = {}
     for name in options.skip:
         results[name] = CheckResult(name, Status.skipped, "skipped with --skip")
-    todo = [n for n in CHECKS if n not in results]
+    todo = [n for n in SECURITY_CHECKS if n not in results]
     with ThreadPoolExecutor(max_workers=len(todo) or 1) as pool:
         for name, result in zip(todo, pool.map(lambda n: _timed(n, runners[n]), todo)):
             results[name] = result
+    if "smoke" not in results:
+        # Only a model the security checks passed is ever loaded, and never with remote code.
+        failed = [n for n in SECURITY_CHECKS if results[n].status == Status.failed]
+        if failed:
+            results["smoke"] = CheckResult("smoke", Status.skipped,
+                                           f"not run: the model failed {', '.join(failed)}; only a model that passed "
+                                           "the security checks is loaded")
+        else:
+            results["smoke"] = _timed("smoke", lambda: check_smoke(model, options.smoke))
     checks = [results[n] for n in CHECKS]
     tool = {"pais": __version__, "python": platform.python_version()}
     for check in checks:
