@@ -90,6 +90,7 @@ MALICIOUS: list[tuple[str, Builder, str, tuple[str, ...]]] = [
     ("spawn.pkl", m.spawnv_passfds, "serialization.dangerous-global", ("multiprocessing.util.spawnv_passfds",)),
     ("computed.pkl", m.computed_stack_global, "serialization.unresolvable-global", ("STACK_GLOBAL on computed operands",)),
     ("ext.pkl", lambda mk: m.ext_code(), "serialization.unresolvable-global", ("EXT1 extension code 5",)),
+    ("memo2.pkl", m.memo_across_pickles, "serialization.unanalysable", ("pickle #2", "reads memo entries")),
     ("truncated.pkl", m.truncated_after_call, "serialization.dangerous-global", ("os.system", "stops parsing")),
     ("polyglot.pkl", lambda mk: m.zip_polyglot(m.os_system_proto0(mk)), "serialization.dangerous-global", ("os.system",)),
     ("nested.zip", lambda mk: m.zip_bytes({"inner.7z": m.sevenzip_bytes({"deep.tar": m.tar_bytes({"x.pkl": m.posix_system(mk)})})}),

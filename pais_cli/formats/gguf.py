@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 MAGIC = b"GGUF"
 MAX_STRING = 64 * 1024 * 1024  # a chat template is KBs; a 64 MiB string is an attack
@@ -47,6 +47,7 @@ class GGUFInfo:
     version: int
     metadata: dict[str, Any] = field(default_factory=dict)
     tensors: list[GGUFTensor] = field(default_factory=list)
+    header_bytes: int = 0  # where the tensor infos end
 
     @property
     def architecture(self) -> str | None:
@@ -67,9 +68,25 @@ class GGUFInfo:
         return value if isinstance(value, str) else None
 
 
-class _Reader:
+class ExactReader(Protocol):
+    """Bytes in order from a file or a stream; `left` bounds every length we accept."""
+
+    def read(self, n: int) -> bytes: ...
+
+    @property
+    def left(self) -> int: ...
+
+    @property
+    def position(self) -> int: ...
+
+
+class FileReader:
     def __init__(self, f: BinaryIO, size: int) -> None:
         self.f, self.size = f, size
+
+    @property
+    def position(self) -> int:
+        return self.f.tell()
 
     @property
     def left(self) -> int:
@@ -80,23 +97,34 @@ class _Reader:
             raise GGUFError(f"needs {n} bytes at offset {self.f.tell()}, the file has {self.left} left")
         return self.f.read(n)
 
+
+class _Parser:
+    def __init__(self, reader: ExactReader) -> None:
+        self.r = reader
+
     def unpack(self, fmt: str) -> Any:
-        return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
+        return struct.unpack(fmt, self.r.read(struct.calcsize(fmt)))[0]
 
     def count(self, wide: bool, min_item: int, what: str) -> int:
         n = self.unpack("<Q" if wide else "<I")
-        if n * min_item > self.left:
-            raise GGUFError(f"{what} count {n} cannot fit in the {self.left} bytes left")
+        if n * min_item > self.r.left:
+            raise GGUFError(f"{what} count {n} cannot fit in the {self.r.left} bytes left")
         return n
 
     def string(self, wide: bool) -> str:
         n = self.unpack("<Q" if wide else "<I")
-        if n > MAX_STRING or n > self.left:
-            raise GGUFError(f"string of {n} bytes at offset {self.f.tell()} exceeds the file or the 64 MiB bound")
+        if n > MAX_STRING or n > self.r.left:
+            raise GGUFError(f"string of {n} bytes at offset {self.r.position} exceeds the file or the 64 MiB bound")
         try:
-            return self.read(n).decode("utf-8")
+            return self.r.read(n).decode("utf-8")
         except UnicodeDecodeError:
-            raise GGUFError(f"string at offset {self.f.tell() - n} is not UTF-8") from None
+            raise GGUFError(f"string at offset {self.r.position - n} is not UTF-8") from None
+
+    def skip(self, n: int) -> None:
+        while n:  # bounded steps: a vocabulary's scores are not worth keeping
+            step = min(n, 1 << 20)
+            self.r.read(step)
+            n -= step
 
     def value(self, kind: int, wide: bool, depth: int = 0) -> Any:
         if kind in _SCALARS:
@@ -112,42 +140,49 @@ class _Reader:
             min_item = struct.calcsize(_SCALARS[inner]) if inner in _SCALARS else (8 if wide else 4)
             n = self.count(wide, min_item, "array")
             if inner in _SCALARS and n > KEEP_ARRAY:
-                self.read(n * min_item)  # bounded by count(): the bytes exist
+                self.skip(n * min_item)  # bounded by count(): the bytes exist
                 return {"array": inner, "length": n}
             items = [self.value(inner, wide, depth + 1) for _ in range(n)]
             return items if n <= KEEP_ARRAY else {"array": inner, "length": n}
         raise GGUFError(f"unknown metadata value type {kind}")
 
 
+def parse(reader: ExactReader) -> GGUFInfo:
+    """Header, metadata and tensor infos; stops where the tensor data begins."""
+    p = _Parser(reader)
+    if reader.read(4) != MAGIC:
+        raise GGUFError("no GGUF magic")
+    version = p.unpack("<I")
+    if version not in (1, 2, 3):
+        raise GGUFError(f"unsupported GGUF version {version}")
+    wide = version >= 2  # v1 used 32-bit counts and lengths
+    n_tensors = p.count(wide, 4 + 4 + 4 + 8, "tensor")
+    n_kv = p.count(wide, 4 + 4 + 1, "metadata")
+    info = GGUFInfo(version)
+    for _ in range(n_kv):
+        key = p.string(wide)
+        info.metadata[key] = p.value(p.unpack("<I"), wide)
+    for _ in range(n_tensors):
+        name = p.string(wide)
+        n_dims = p.unpack("<I")
+        if n_dims > MAX_DIMS:
+            raise GGUFError(f"tensor {name!r} has {n_dims} dimensions (at most {MAX_DIMS})")
+        shape = [p.unpack("<Q" if wide else "<I") for _ in range(n_dims)]
+        info.tensors.append(GGUFTensor(name, shape, p.unpack("<I"), p.unpack("<Q")))
+    info.header_bytes = reader.position
+    return info
+
+
 def read_info(path: Path) -> GGUFInfo:
     size = path.stat().st_size
     with path.open("rb") as f:
-        r = _Reader(f, size)
-        if r.read(4) != MAGIC:
-            raise GGUFError("no GGUF magic")
-        version = r.unpack("<I")
-        if version not in (1, 2, 3):
-            raise GGUFError(f"unsupported GGUF version {version}")
-        wide = version >= 2  # v1 used 32-bit counts and lengths
-        n_tensors = r.count(wide, 4 + 4 + 4 + 8, "tensor")
-        n_kv = r.count(wide, 4 + 4 + 1, "metadata")
-        info = GGUFInfo(version)
-        for _ in range(n_kv):
-            key = r.string(wide)
-            info.metadata[key] = r.value(r.unpack("<I"), wide)
-        for _ in range(n_tensors):
-            name = r.string(wide)
-            n_dims = r.unpack("<I")
-            if n_dims > MAX_DIMS:
-                raise GGUFError(f"tensor {name!r} has {n_dims} dimensions (at most {MAX_DIMS})")
-            shape = [r.unpack("<Q" if wide else "<I") for _ in range(n_dims)]
-            info.tensors.append(GGUFTensor(name, shape, r.unpack("<I"), r.unpack("<Q")))
-        alignment = info.metadata.get("general.alignment", 32)
-        if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
-            raise GGUFError(f"general.alignment {alignment!r} is not a power of two")
-        data_start = -(-f.tell() // alignment) * alignment
-        for t in info.tensors:
-            nbytes = int(t.elements * GGML_TYPE_BYTES.get(t.ggml_type, 0))
-            if data_start + t.offset + nbytes > size:
-                raise GGUFError(f"tensor {t.name!r} data ends past the end of the file")
-        return info
+        info = parse(FileReader(f, size))
+    alignment = info.metadata.get("general.alignment", 32)
+    if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
+        raise GGUFError(f"general.alignment {alignment!r} is not a power of two")
+    data_start = -(-info.header_bytes // alignment) * alignment
+    for t in info.tensors:
+        nbytes = int(t.elements * GGML_TYPE_BYTES.get(t.ggml_type, 0))
+        if data_start + t.offset + nbytes > size:
+            raise GGUFError(f"tensor {t.name!r} data ends past the end of the file")
+    return info

@@ -492,6 +492,8 @@ class _Walk:
         return Unresolved(msg)
 
     def call(self, func: Any, kind: str, args: Any) -> None:
+        if not isinstance(func, (GlobalRef, Unresolved, Call, Persistent)) and func is not UNKNOWN:
+            raise _Malformed(f"{kind.upper()} on a value that is not callable")  # TypeError in CPython
         if isinstance(func, GlobalRef):
             self.use(func, kind, args)
         elif isinstance(func, Unresolved):
@@ -801,25 +803,36 @@ def walk_pickles(stream: IO[bytes], location: str = "", *, size: int | None = No
         reader.limit = reader.pos + limits.max_pickle_bytes
         reader.capture, reader.capture_cap = bytearray(), limits.capture_bytes
         walk = _Walk(reader, info, limits, ops_left, checked_calls)
-        try:
-            walk.run()
-        except _EOF:
-            info.error = f"data ends inside the pickle (byte {walk.op_offset})"
-        except _Malformed as exc:
-            info.error = f"{exc} (byte {walk.op_offset})"
-        except _Limit as exc:
-            info.error = f"{exc} (byte {walk.op_offset})"
-            info.limit_hit = True
+        _run(walk)
         info.end = reader.pos
         ops_left -= info.ops
         if reader.capture is not None:
             info.raw = bytes(reader.capture)
         reader.capture = None
+        # Each pickle is walked with an empty memo, as pickle.load, torch.load, numpy and joblib
+        # read them. A pickle that reads memo entries it never wrote only makes sense to a loader
+        # reusing one Unpickler across pickles (the memo survives load() calls): fail closed.
+        if index and not info.complete and (info.error or "").startswith("memo value not found"):
+            problems.append(Problem(info.label, "serialization.unanalysable", "error",
+                                    "reads memo entries left by the pickle before it; not analysed"))
         if info.pickle_like:
             out.append(info)
         if not info.complete:
             break  # a loader stops at the first broken pickle: what follows is data, not code
     return out, problems
+
+
+def _run(walk: _Walk) -> None:
+    info = walk.info
+    try:
+        walk.run()
+    except _EOF:
+        info.error = f"data ends inside the pickle (byte {walk.op_offset})"
+    except _Malformed as exc:
+        info.error = f"{exc} (byte {walk.op_offset})"
+    except _Limit as exc:
+        info.error = f"{exc} (byte {walk.op_offset})"
+        info.limit_hit = True
 
 
 # --------------------------------------------------------------------------- content sniffing
@@ -941,10 +954,12 @@ def _looks_zlib(head: bytes) -> bool:
 
 
 class _Scanner:
-    def __init__(self, scan: FileScan, limits: Limits, checked_calls: CheckedCalls | None = None) -> None:
+    def __init__(self, scan: FileScan, limits: Limits, checked_calls: CheckedCalls | None = None,
+                 on_pickle: Callable[[PickleInfo], None] | None = None) -> None:
         self.scan = scan
         self.limits = limits
         self.checked_calls = checked_calls
+        self.on_pickle = on_pickle
 
     def count(self, n: int) -> None:
         self.scan.decompressed += n
@@ -1001,6 +1016,10 @@ class _Scanner:
         except OSError as exc:
             self.problem(location, f"could not be read: {exc}", "warning")
             return []
+        for info in pickles:
+            if self.on_pickle is not None:
+                self.on_pickle(info)
+            info.raw = None  # archives may hold many pickles: their bytes are not kept
         self.scan.pickles.extend(pickles)
         self.scan.problems.extend(problems)
         if pickles:
@@ -1028,6 +1047,8 @@ class _Scanner:
             return
         descr = None
         try:
+            if hlen > 1 << 16:
+                raise ValueError("header too large to parse; the payload is walked anyway")
             with blob.open() as f:
                 _read_up_to(f, data_off)
                 header = _read_up_to(f, hlen)
@@ -1385,13 +1406,15 @@ def _embedded_json(blob: _Blob, limits: Limits) -> Iterator[tuple[str, Any]]:
 
 
 def scan_file(path: Path, display: str | None = None, limits: Limits = DEFAULT_LIMITS,
-              checked_calls: CheckedCalls | None = None) -> FileScan:
-    """Everything pickle-, archive- and Keras-related in one model file, found by content."""
+              checked_calls: CheckedCalls | None = None,
+              on_pickle: Callable[[PickleInfo], None] | None = None) -> FileScan:
+    """Everything pickle-, archive- and Keras-related in one model file, found by content.
+    `on_pickle` sees each pickle while its bytes (`raw`, when small) are still available."""
     display = display or path.name
     scan = FileScan(display)
     size = path.stat().st_size
     blob = _Blob(display, path.name, size, lambda st: st.enter_context(path.open("rb")), True, top_path=path)
-    scanner = _Scanner(scan, limits, checked_calls)
+    scanner = _Scanner(scan, limits, checked_calls, on_pickle)
     try:
         scanner.blob(blob, 0)
     except _Limit as exc:

@@ -2,7 +2,7 @@
 
 Sizing an endpoint needs parameter counts and dtypes, which live in the first bytes of a
 safetensors or GGUF file. formats/ reads headers from a path; here the bytes come from a
-stream that is stopped as soon as the header is parsed, so sizing a 40 GB revision in a
+stream that is stopped as soon as the header is parsed (the GGUF parser is formats/gguf.py's own), so sizing a 40 GB revision in a
 registry moves kilobytes to a few megabytes (the header, plus the rest of one transfer chunk),
 never the weights. Every length is bounded by the blob's declared size.
 """
@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..formats import safetensors
-from ..formats.gguf import GGML_TYPE_BYTES, MAX_DIMS, MAX_STRING
+from ..formats import gguf, safetensors
 
 MAX_SAFETENSORS_HEADER = safetensors.MAX_HEADER_BYTES
 MAX_GGUF_HEADER = 512 * 1024 * 1024  # a real GGUF header (vocabulary, merges) is a few MiB
@@ -55,6 +54,14 @@ class StreamReader:
     def unpack(self, fmt: str) -> Any:
         return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
 
+    @property
+    def left(self) -> int:
+        return self.size - self.consumed
+
+    @property
+    def position(self) -> int:
+        return self.consumed
+
 
 @dataclass
 class WeightSummary:
@@ -92,78 +99,13 @@ def read_safetensors(reader: StreamReader) -> WeightSummary:
     return WeightSummary("safetensors", params, sum(dtypes.values()), dtypes, header_bytes=reader.consumed)
 
 
-_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-_STRING, _ARRAY = 8, 9
-_KEEP_ARRAY = 16
-
-
-def _gguf_string(r: StreamReader, wide: bool) -> str:
-    n = r.unpack("<Q" if wide else "<I")
-    if n > MAX_STRING:
-        raise HeaderError(f"GGUF string of {n} bytes exceeds the 64 MiB bound")
-    return r.read(n).decode("utf-8", errors="replace")
-
-
-def _gguf_value(r: StreamReader, kind: int, wide: bool, depth: int = 0) -> Any:
-    if kind in _SCALARS:
-        return r.unpack(_SCALARS[kind])
-    if kind == _STRING:
-        return _gguf_string(r, wide)
-    if kind == _ARRAY:
-        if depth > 1:
-            raise HeaderError("GGUF arrays nested deeper than 2")
-        inner = r.unpack("<I")
-        n = r.unpack("<Q" if wide else "<I")
-        if inner in _SCALARS:
-            item = struct.calcsize(_SCALARS[inner])
-            if n * item > r.size - r.consumed:
-                raise HeaderError(f"GGUF array of {n} items cannot fit in the file")
-            if n > _KEEP_ARRAY:
-                # Skipped in bounded steps: a vocabulary's scores are not worth keeping.
-                left = n * item
-                while left:
-                    step = min(left, 1 << 20)
-                    r.read(step)
-                    left -= step
-                return {"length": n}
-            return [r.unpack(_SCALARS[inner]) for _ in range(n)]
-        if inner not in (_STRING, _ARRAY):
-            raise HeaderError(f"GGUF array of unknown type {inner}")
-        if n * 4 > r.size - r.consumed:
-            raise HeaderError(f"GGUF array of {n} items cannot fit in the file")
-        items = [_gguf_value(r, inner, wide, depth + 1) for _ in range(n)]
-        return items if n <= _KEEP_ARRAY else {"length": n}
-    raise HeaderError(f"unknown GGUF value type {kind}")
-
-
 def read_gguf(reader: StreamReader) -> WeightSummary:
-    if reader.read(4) != b"GGUF":
-        raise HeaderError("no GGUF magic")
-    version = reader.unpack("<I")
-    if version not in (1, 2, 3):
-        raise HeaderError(f"unsupported GGUF version {version}")
-    wide = version >= 2
-    n_tensors = reader.unpack("<Q" if wide else "<I")
-    n_kv = reader.unpack("<Q" if wide else "<I")
-    if n_tensors * 24 > reader.size or n_kv * 9 > reader.size:
-        raise HeaderError("GGUF counts cannot fit in the file")
-    metadata: dict[str, Any] = {}
-    for _ in range(n_kv):
-        key = _gguf_string(reader, wide)
-        metadata[key] = _gguf_value(reader, reader.unpack("<I"), wide)
-    params = 0
+    try:
+        info = gguf.parse(reader)
+    except gguf.GGUFError as exc:
+        raise HeaderError(f"GGUF: {exc}") from None
     dtypes: dict[str, int] = {}
-    for _ in range(n_tensors):
-        _gguf_string(reader, wide)
-        n_dims = reader.unpack("<I")
-        if n_dims > MAX_DIMS:
-            raise HeaderError(f"GGUF tensor with {n_dims} dimensions")
-        count = 1
-        for _ in range(n_dims):
-            count *= reader.unpack("<Q" if wide else "<I")
-        ggml_type = reader.unpack("<I")
-        reader.unpack("<Q")  # offset
-        params += count
-        key = f"ggml-{ggml_type}"
-        dtypes[key] = dtypes.get(key, 0) + int(count * GGML_TYPE_BYTES.get(ggml_type, 2))
-    return WeightSummary("gguf", params, sum(dtypes.values()), dtypes, metadata, reader.consumed)
+    for t in info.tensors:
+        key = f"ggml-{t.ggml_type}"
+        dtypes[key] = dtypes.get(key, 0) + int(t.elements * gguf.GGML_TYPE_BYTES.get(t.ggml_type, 2))
+    return WeightSummary("gguf", info.parameter_count, sum(dtypes.values()), dtypes, info.metadata, reader.consumed)

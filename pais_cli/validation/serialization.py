@@ -336,8 +336,13 @@ def check_serialization(model: ModelUnderTest, limits: Limits = DEFAULT_LIMITS) 
     total_pickles = 0
 
     for entry in model.files:
+
+        def second_opinion(p: PickleInfo, file: str = entry.path) -> None:
+            if p.raw is not None:
+                picklescan.pickle(p.raw, file, p.label)
+
         try:
-            scan = scan_file(entry.full, entry.path, limits, CHECKED_CALLS)
+            scan = scan_file(entry.full, entry.path, limits, CHECKED_CALLS, second_opinion)
         except OSError as exc:
             findings.add(entry.path, "serialization.unanalysable", Severity.error, "io",
                          f"{entry.path}: could not be read: {exc}", entry.path)
@@ -353,8 +358,6 @@ def check_serialization(model: ModelUnderTest, limits: Limits = DEFAULT_LIMITS) 
         for p in scan.pickles:
             total_pickles += 1
             _judge_pickle(findings, entry.path, p, allowed, rejected)
-            if p.raw is not None:
-                picklescan.pickle(p.raw, entry.path, p.label)
             if len(pickles_detail) < 200:
                 pickles_detail.append({"location": p.label, "protocol": p.protocol, "opcodes": p.ops,
                                        "complete": p.complete, "globals": sorted(g.dotted for g in p.globals.values()),

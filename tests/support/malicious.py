@@ -320,3 +320,11 @@ def hdf5_like(model_config: dict, json_escape_keys: bool = False) -> bytes:
     body = superblock + bytes(96 - len(superblock)) + attribute
     weights = struct.pack("<64f", *([0.125] * 64))
     return body + bytes(-len(body) % 512) + weights
+
+
+def memo_across_pickles(marker: Path) -> bytes:
+    """Pickle #2 reads memo entries pickle #1 left: a fresh memo per pickle (pickle.load) fails on
+    it, a loader reusing one Unpickler object imports os.system."""
+    first = proto(4) + unicode("os") + MEMOIZE + unicode("system") + MEMOIZE + POP + POP + b"N" + STOP
+    second = proto(4) + binget(0) + binget(1) + STACK_GLOBAL + unicode(shell(marker)) + TUPLE1 + REDUCE + STOP
+    return first + second

@@ -187,3 +187,31 @@ def write_sized_safetensors(path: Path, shapes: dict[str, list[int]], dtype: str
         f.write(raw)
         f.truncate(8 + len(raw) + offset)  # sparse zeros: no time spent writing weights
     return path
+
+
+def write_llama_embedding_gguf(path: Path, hidden: int = 32, layers: int = 1, heads: int = 2, ff: int = 64,
+                               context: int = 128, seed: int = 0, pooling: str = "MEAN") -> Path:
+    """The tiny llama GGUF of `write_llama_gguf` with `llama.pooling_type` set: llama.cpp then
+    returns one pooled vector per input (as it does for e5-mistral-style embedding models),
+    and pais detects an embedding model."""
+    import gguf
+
+    base = path.with_name(path.name + ".base")
+    write_llama_gguf(base, hidden=hidden, layers=layers, heads=heads, ff=ff, context=context, seed=seed)
+    reader = gguf.GGUFReader(str(base))
+    writer = gguf.GGUFWriter(str(path), "llama")
+    for name, field in reader.fields.items():
+        if name.startswith("GGUF.") or name == "general.architecture":
+            continue
+        value_type = field.types[0]
+        sub_type = field.types[-1] if value_type == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(name, field.contents(), value_type, sub_type=sub_type)
+    writer.add_pooling_type(gguf.PoolingType[pooling])
+    for tensor in reader.tensors:
+        writer.add_tensor(tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    base.unlink()
+    return path

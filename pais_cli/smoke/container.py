@@ -1,0 +1,672 @@
+"""The `container` sandbox backend: the serving engine's own image runs the model once.
+
+Through the Docker Engine API (the `docker` Python SDK; Docker and Podman sockets alike), pais
+runs the engine image that endpoints deploy would run (vLLM, Infinity, llama.cpp's server; the
+defaults are `runtime.engines.IMAGES`, `request.image` replaces them), with the model directory
+bind-mounted READ-ONLY at /model, and sends it one OpenAI-style request.
+
+Network design: the engine container runs with `network_mode="none"`: its network namespace
+holds only its own loopback, so the model and the engine can reach nothing, neither this machine
+nor anything beyond it. The engine listens on port 8000 of that loopback, and pais talks to it
+from INSIDE the container with `exec`: a small HTTP client (the image's `python3` with urllib,
+or `curl` where the image has no Python, as llama.cpp's own image) runs in the container's
+namespaces, under the container's user, capabilities and limits, and prints the HTTP status,
+body and timing. pais never needs a port published or a route into the container. This was
+chosen over an `internal=True` bridge network because it needs no bridge or iptables on the
+engine's host (the dockerd the tests run has `--bridge=none --iptables=false`), behaves the same
+on Podman, and leaves no network namespace shared with anything else.
+
+Readiness: the engine's health endpoint (llama.cpp, vLLM and Infinity `/health`;
+llama-cpp-python's server has none and answers `/v1/models` once the model is loaded) is probed
+through exec until it answers 200, while the container's state is watched: an exit before then
+is explained (OOM, the engine refusing the model, a crash) from its exit code, `OOMKilled` and
+its log. Every wait is bounded by `request.limits.timeout_s` (load plus the one inference).
+
+Confinement: `cap_drop=["ALL"]`, `security_opt=["no-new-privileges"]`, a non-root user (the
+model directory's owner when that is not root, else 65534:65534 "nobody"), a read-only root
+filesystem with a tmpfs on /tmp (HOME and the caches point there), `mem_limit` = `memswap_limit`
+(no swap beyond the limit; exit 137 / OOMKilled -> `oom`), `nano_cpus`, `pids_limit`, and a GPU
+(`DeviceRequest(capabilities=[["gpu"]])`) only when `request.gpu` (vLLM).
+
+Lifecycle: create, start (detached), probe, one request, read the peak memory (container stats
+`memory_stats.max_usage` where the engine reports it, else the container's own cgroup file
+`memory.peak` / `memory.max_usage_in_bytes`, else the highest usage sampled), kill, wait, read
+the logs, and ALWAYS remove the container (`finally`). Logs are read from the stopped container,
+not through `run(remove=True)`, which truncated them with Podman.
+
+Command lines differ per image "flavour", taken from the image label `org.pais.engine` when the
+image has one (the test image built by scripts/build-engine-image.sh carries
+`org.pais.engine=llama-cpp-python`), else from the serving engine:
+  llama-server (llama.cpp's image): --model /model/<gguf> --alias A --host 0.0.0.0 --port 8000 [--embeddings]
+  llama-cpp-python:  --model /model/<gguf> --model_alias A --host 127.0.0.1 --port 8000 [--embedding true]
+  vllm:              vllm serve /model --served-model-name A --host 0.0.0.0 --port 8000 ...
+  infinity:          v2 --model-id /model --served-model-name A --port 8000 --url-prefix /v1 ...
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import stat
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from pais_cli.runtime.engines import IMAGES, PORT
+
+from .contract import BackendUnavailable, SmokeOutcome, SmokeRequest
+
+BACKEND = "container"
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+FLAVOUR_LABEL = "org.pais.engine"
+SMOKE_LABEL = "org.pais.smoke"
+ALIAS = "pais-smoke"
+NOBODY = "65534:65534"
+PROMPT = "Hello, my name is"
+EMBED_INPUT = "The quick brown fox jumps over the lazy dog."
+_CONNECT_TIMEOUT_S = 10.0
+_POLL_S = 0.25
+_LOG_TAIL_CHARS = 4000
+
+# Lines in an engine's log that say it refused the model (format, architecture, corrupt file).
+_REFUSAL = re.compile(
+    r"failed to load model|error loading model|unable to load model|invalid magic|gguf_init|"
+    r"unknown model architecture|unsupported|not supported|is not a valid|could not load|"
+    r"cannot load|no such file|does not appear to have|unrecognized|SafetensorError|"
+    r"HeaderTooLarge|invalid (file|model|header|format)|corrupt",
+    re.IGNORECASE,
+)
+_CAUSE = re.compile(r"error|fail|exception|invalid|unsupported|not supported|refus|corrupt|cannot|unable",
+                    re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """How one kind of engine image is started and probed."""
+
+    name: str
+    health_path: str
+    build: Callable[[SmokeRequest, str], tuple[list[str] | None, list[str]]]  # -> (entrypoint, args)
+    needs_gguf: bool = False
+    shm_bytes: int | None = None  # a bigger /dev/shm (vLLM's workers share tensors through it)
+
+
+def _gguf_path(request: SmokeRequest) -> str:
+    return f"/model/{request.gguf_file}"
+
+
+def _llama_server(request: SmokeRequest, alias: str) -> tuple[list[str] | None, list[str]]:
+    args = ["--model", _gguf_path(request), "--alias", alias, "--host", "0.0.0.0", "--port", str(PORT)]
+    if request.kind == "embedding":
+        args.append("--embeddings")
+    if request.gpu:
+        args += ["--n-gpu-layers", "999"]
+    return None, args
+
+
+def _llama_cpp_python(request: SmokeRequest, alias: str) -> tuple[list[str] | None, list[str]]:
+    args = ["--model", _gguf_path(request), "--model_alias", alias, "--host", "127.0.0.1", "--port", str(PORT)]
+    if request.kind == "embedding":
+        args += ["--embedding", "true"]
+    if request.gpu:
+        args += ["--n_gpu_layers", "-1"]
+    return None, args
+
+
+def _vllm(request: SmokeRequest, alias: str) -> tuple[list[str] | None, list[str]]:
+    model = _gguf_path(request) if request.gguf_file else "/model"
+    return ["vllm", "serve"], [model, "--served-model-name", alias, "--host", "0.0.0.0", "--port", str(PORT),
+                               "--gpu-memory-utilization", "0.90"]
+
+
+def _infinity(request: SmokeRequest, alias: str) -> tuple[list[str] | None, list[str]]:
+    return None, ["v2", "--model-id", "/model", "--served-model-name", alias, "--host", "0.0.0.0",
+                  "--port", str(PORT), "--url-prefix", "/v1", "--engine", "torch",
+                  "--device", "cuda" if request.gpu else "cpu"]
+
+
+FLAVOURS: dict[str, Flavour] = {
+    "llama-server": Flavour("llama-server", "/health", _llama_server, needs_gguf=True),
+    "llama-cpp-python": Flavour("llama-cpp-python", "/v1/models", _llama_cpp_python, needs_gguf=True),
+    "vllm": Flavour("vllm", "/health", _vllm, shm_bytes=1024**3),
+    "infinity": Flavour("infinity", "/health", _infinity),
+}
+_FLAVOUR_ALIASES = {"llamacpp": "llama-server", "llama.cpp": "llama-server", "llama-cpp": "llama-server",
+                    "llama_cpp_python": "llama-cpp-python"}
+_ENGINE_FLAVOUR = {"llamacpp": "llama-server", "vllm": "vllm", "infinity": "infinity"}
+
+
+def default_image(request: SmokeRequest) -> str:
+    """The image endpoints deploy would run for this request's serving engine."""
+    if request.image:
+        return request.image
+    engine = request.serving_engine
+    if engine == "llamacpp":
+        return IMAGES["llamacpp-cuda" if request.gpu else "llamacpp"]
+    if engine == "infinity":
+        return IMAGES["infinity" if request.gpu else "infinity-cpu"]
+    if engine == "vllm":
+        return IMAGES["vllm"]
+    raise ValueError(f"no container image for serving engine {engine!r}: give SmokeRequest.image")
+
+
+def flavour_for(labels: dict[str, str] | None, serving_engine: str) -> Flavour:
+    """The image's own label wins; otherwise the serving engine's standard image is assumed."""
+    label = (labels or {}).get(FLAVOUR_LABEL, "").strip().lower()
+    name = _FLAVOUR_ALIASES.get(label, label)
+    if name in FLAVOURS:
+        return FLAVOURS[name]
+    engine_flavour = _ENGINE_FLAVOUR.get(serving_engine)
+    if engine_flavour is None:
+        raise ValueError(f"no engine flavour for serving engine {serving_engine!r} "
+                         f"(label the image {FLAVOUR_LABEL}=one of {', '.join(FLAVOURS)})")
+    return FLAVOURS[engine_flavour]
+
+
+# The in-container HTTP client: argv = method, url, body ('' for none), timeout seconds.
+# Prints one JSON object: status (0 when no answer), seconds, body. No proxies: loopback only.
+_PROBE_PY = r"""
+import json, sys, time, urllib.request, urllib.error
+method, url, body, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+data = body.encode() if body else None
+headers = {"Content-Type": "application/json"} if data else {}
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+start = time.monotonic()
+try:
+    with opener.open(urllib.request.Request(url, data=data, method=method, headers=headers), timeout=timeout) as r:
+        status, payload = r.status, r.read()
+except urllib.error.HTTPError as e:
+    status, payload = e.code, e.read()
+except Exception as e:
+    status, payload = 0, repr(e).encode()
+sys.stdout.write(json.dumps({"status": status, "seconds": time.monotonic() - start,
+                             "body": payload.decode("utf-8", "replace")}))
+"""
+_CURL_MARK = "\n__pais_probe__ "
+
+
+@dataclass
+class HttpAnswer:
+    status: int  # 0: no answer (connection refused, timeout)
+    seconds: float
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class _NoClient(Exception):
+    """The image has neither python3 nor curl for the in-container probe."""
+
+
+class _Prober:
+    """HTTP to the engine on the container's own loopback, through exec."""
+
+    def __init__(self, container: Any, user: str) -> None:
+        self.container = container
+        self.user = user
+        self.client: str | None = None  # "python3" or "curl", found on first use
+
+    def _exec(self, cmd: list[str]) -> tuple[int | None, str, str]:
+        code, output = self.container.exec_run(cmd, user=self.user, demux=True)
+        out, err = output if isinstance(output, tuple) else (output, None)
+        return code, (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace")
+
+    def _detect(self) -> str:
+        for name, cmd in (("python3", ["python3", "-c", "pass"]), ("curl", ["curl", "--version"])):
+            code, _, _ = self._exec(cmd)
+            if code == 0:
+                return name
+        raise _NoClient()
+
+    def request(self, method: str, path: str, body: Any, timeout_s: float) -> HttpAnswer:
+        if self.client is None:
+            self.client = self._detect()
+        url = f"http://127.0.0.1:{PORT}{path}"
+        payload = json.dumps(body) if body is not None else ""
+        timeout_s = max(1.0, timeout_s)
+        if self.client == "python3":
+            code, out, err = self._exec(["python3", "-c", _PROBE_PY, method, url, payload, f"{timeout_s:.1f}"])
+            try:
+                answer = json.loads(out)
+                return HttpAnswer(int(answer["status"]), float(answer["seconds"]), str(answer["body"]))
+            except (ValueError, KeyError, TypeError):
+                return HttpAnswer(0, 0.0, (out + err)[-500:] or f"probe exited {code}")
+        cmd = ["curl", "-sS", "--noproxy", "*", "-m", f"{timeout_s:.1f}", "-X", method,
+               "-w", _CURL_MARK + "%{http_code} %{time_total}"]
+        if payload:
+            cmd += ["-H", "Content-Type: application/json", "--data-binary", payload]
+        code, out, err = self._exec(cmd + [url])
+        body, _, tail = out.rpartition(_CURL_MARK)
+        try:
+            status_text, seconds_text = tail.split()
+            return HttpAnswer(int(status_text), float(seconds_text), body)
+        except ValueError:
+            return HttpAnswer(0, 0.0, (out + err)[-500:] or f"curl exited {code}")
+
+    def read_file(self, path: str) -> str | None:
+        code, out, _ = self._exec(["cat", path])
+        return out if code == 0 else None
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:.4g} {unit}"
+    return f"{n} B"
+
+
+def _tail(text: str, chars: int = _LOG_TAIL_CHARS) -> str:
+    return text[-chars:]
+
+
+def _cause(log: str) -> str:
+    """The most telling line of an engine's log: a refusal line first, then the last error."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in lines:
+        if _REFUSAL.search(line):
+            return line[:300]
+    for line in reversed(lines):
+        if _CAUSE.search(line):
+            return line[:300]
+    return lines[-1][:300] if lines else "(the engine wrote no log)"
+
+
+def _finite(values: Any) -> bool:
+    if isinstance(values, list):
+        return all(_finite(v) for v in values)
+    return isinstance(values, (int, float)) and not isinstance(values, bool) and math.isfinite(values)
+
+
+def _shape(values: Any) -> list[int]:
+    shape: list[int] = []
+    while isinstance(values, list):
+        shape.append(len(values))
+        values = values[0] if values else None
+    return shape
+
+
+def _container_user(model_dir: Path) -> tuple[str, int, int]:
+    st = model_dir.stat()
+    if st.st_uid != 0:
+        return f"{st.st_uid}:{st.st_gid}", st.st_uid, st.st_gid
+    return NOBODY, 65534, 65534
+
+
+def _unreadable(model_dir: Path, uid: int, gid: int, limit: int = 10000) -> Path | None:
+    """The first file or directory the container's user could not read, judged by mode bits."""
+    def ok(path: Path, need: int) -> bool:
+        st = path.stat()
+        if st.st_uid == uid:
+            return ((st.st_mode >> 6) & need) == need
+        if st.st_gid == gid:
+            return ((st.st_mode >> 3) & need) == need
+        return (st.st_mode & need) == need
+
+    seen = 0
+    for root, _dirs, files in os.walk(model_dir):
+        if not ok(Path(root), 5):
+            return Path(root)
+        for name in files:
+            path = Path(root, name)
+            seen += 1
+            if seen > limit:
+                return None
+            if path.exists() and stat.S_ISREG(path.stat().st_mode) and not ok(path, 4):
+                return path
+    return None
+
+
+class ContainerSandbox:
+    """Runs the smoke test in the serving engine's own container image (see the module docstring)."""
+
+    name = BACKEND
+
+    def __init__(self, docker_host: str | None = None, *,
+                 on_answered: Callable[[Any], None] | None = None) -> None:
+        """docker_host: the engine's API address (unix://, tcp://, ssh://); default DOCKER_HOST, then
+        the standard socket. on_answered: called with the running engine container (a docker SDK
+        Container) once it has answered the request and before it is removed: audits and tests
+        look inside the very sandbox that ran the model."""
+        self.docker_host = docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+        self.on_answered = on_answered
+
+    # -- connection ----------------------------------------------------------------------------
+
+    def _remedy(self) -> str:
+        return ("start the container engine (Docker: `dockerd`, or Podman: `podman system service`) "
+                f"so that it listens on {self.docker_host}, or point pais at one with DOCKER_HOST / --docker-host")
+
+    def connect(self, timeout_s: float = 60.0) -> Any:
+        """A docker SDK client for this host, or BackendUnavailable (no SDK, no socket, no answer)."""
+        try:
+            import docker
+            from docker.errors import DockerException
+        except ImportError:
+            raise BackendUnavailable("the docker Python SDK is not installed",
+                                     "pip install 'docker>=7.1' (in the environment pais runs from)") from None
+        host = self.docker_host
+        if host.startswith("unix://"):
+            path = host[len("unix://"):]
+            if not os.path.exists(path):
+                raise BackendUnavailable(f"no container engine socket at {path}", self._remedy())
+        try:
+            probe = docker.DockerClient(base_url=host, timeout=int(_CONNECT_TIMEOUT_S))
+            probe.ping()
+            version = probe.api.api_version
+            probe.close()
+            return docker.DockerClient(base_url=host, version=version, timeout=int(math.ceil(timeout_s)))
+        except DockerException as exc:
+            raise BackendUnavailable(f"the container engine at {host} does not answer: {exc}", self._remedy()) from None
+        except OSError as exc:  # a socket file with no engine behind it, permissions
+            raise BackendUnavailable(f"the container engine at {host} cannot be reached: {exc}", self._remedy()) from None
+
+    def pull_command(self, image: str) -> str:
+        if self.docker_host == DEFAULT_HOST:
+            return f"docker pull {image}"
+        return f"docker --host {self.docker_host} pull {image}"
+
+    # -- the smoke test --------------------------------------------------------------------------
+
+    def run(self, request: SmokeRequest) -> SmokeOutcome:
+        limits = request.limits
+        client = self.connect(timeout_s=limits.timeout_s + 60)
+        try:
+            return self._run(client, request)
+        finally:
+            client.close()
+
+    def _outcome(self, runtime: str, **kwargs: Any) -> SmokeOutcome:
+        return SmokeOutcome(passed=kwargs.pop("passed", False), backend=BACKEND, runtime=runtime,
+                            engine_exercised=kwargs.pop("engine_exercised", False), **kwargs)
+
+    def _run(self, client: Any, request: SmokeRequest) -> SmokeOutcome:
+        from docker.errors import APIError, ImageNotFound, NotFound
+        from docker.types import DeviceRequest, Mount
+
+        limits = request.limits
+        try:
+            image_ref = default_image(request)
+        except ValueError as exc:
+            return self._outcome("", failure="sandbox", message=str(exc))
+        model_dir = Path(request.model_dir).resolve()
+        if not model_dir.is_dir():
+            return self._outcome(image_ref, failure="sandbox", message=f"model directory {model_dir} does not exist")
+
+        try:
+            image = client.images.get(image_ref)
+        except ImageNotFound:
+            pull = self.pull_command(image_ref)
+            return self._outcome(
+                image_ref, failure="image-missing",
+                message=f"the engine image {image_ref} is not on the container engine at {self.docker_host}",
+                hint=f"{pull}   (offline: `docker save` it on a connected machine and `docker load -i` the tarball here)",
+                details={"image": image_ref, "pull_command": pull})
+        image_id = image.id
+        runtime = f"{image_ref} ({image_id})"
+        labels = (image.attrs.get("Config") or {}).get("Labels") or {}
+        try:
+            flavour = flavour_for(labels, request.serving_engine)
+        except ValueError as exc:
+            return self._outcome(runtime, failure="sandbox", message=str(exc))
+
+        if flavour.needs_gguf and not request.gguf_file:
+            ggufs = sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*.gguf"))
+            if not ggufs:
+                return self._outcome(runtime, failure="refused",
+                                     message=f"{flavour.name} serves GGUF files and {model_dir} has none")
+            request = replace(request, gguf_file=ggufs[0])
+
+        user, uid, gid = _container_user(model_dir)
+        blocked = _unreadable(model_dir, uid, gid)
+        if blocked is not None:
+            return self._outcome(runtime, failure="sandbox",
+                                 message=f"the sandbox user {user} cannot read {blocked}",
+                                 hint=f"chmod -R a+rX {model_dir}  (the engine runs as a non-root user)")
+
+        entrypoint, args = flavour.build(request, ALIAS)
+        tmp_bytes = max(64 * 1024**2, min(limits.memory_bytes // 4, 2 * 1024**3))
+        env = {"HOME": "/tmp", "XDG_CACHE_HOME": "/tmp/.cache", "HF_HOME": "/tmp/.cache/huggingface",
+               "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
+               "DO_NOT_TRACK": "1", "NUMBA_CACHE_DIR": "/tmp/.cache/numba", "TRITON_CACHE_DIR": "/tmp/.cache/triton"}
+        create: dict[str, Any] = dict(
+            image=image_id, command=args, name=f"pais-smoke-{uuid.uuid4().hex[:12]}", detach=True,
+            network_mode="none",
+            mounts=[Mount(target="/model", source=str(model_dir), type="bind", read_only=True)],
+            read_only=True, tmpfs={"/tmp": f"rw,nosuid,nodev,size={tmp_bytes},mode=1777"},
+            cap_drop=["ALL"], security_opt=["no-new-privileges"], user=user,
+            mem_limit=limits.memory_bytes, memswap_limit=limits.memory_bytes,
+            nano_cpus=int(limits.cpus * 1e9), pids_limit=limits.pids,
+            environment=env, labels={SMOKE_LABEL: "1"}, working_dir="/tmp",
+        )
+        if entrypoint is not None:
+            create["entrypoint"] = entrypoint
+        if flavour.shm_bytes:
+            create["shm_size"] = flavour.shm_bytes
+        if request.gpu:
+            create["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+        details: dict[str, Any] = {
+            "image": image_ref, "image_id": image_id, "flavour": flavour.name,
+            "command": (entrypoint or []) + args, "user": user, "network": "none",
+            "limits": {"memory_bytes": limits.memory_bytes, "cpus": limits.cpus, "pids": limits.pids,
+                       "timeout_s": limits.timeout_s},
+        }
+        base = dict(engine_exercised=False, details=details)
+
+        container = None
+        killed = False
+        try:
+            try:
+                container = client.containers.create(**create)
+                details["container"] = container.id
+                t0 = time.monotonic()
+                container.start()
+            except APIError as exc:
+                hint = None
+                if request.gpu and "gpu" in str(exc).lower():
+                    hint = "install the NVIDIA Container Toolkit for this engine, or run without a GPU"
+                return self._outcome(runtime, failure="sandbox", message=f"the container engine could not start the "
+                                     f"engine container: {exc.explanation or exc}", hint=hint, **base)
+            deadline = t0 + limits.timeout_s
+            prober = _Prober(container, user)
+            ready = False
+            health: HttpAnswer | None = None
+            while time.monotonic() < deadline:
+                container.reload()
+                if container.status not in ("created", "running"):
+                    break
+                try:
+                    health = prober.request("GET", flavour.health_path, None, min(5.0, deadline - time.monotonic()))
+                except _NoClient:
+                    return self._outcome(runtime, failure="sandbox", message=f"{image_ref} has neither python3 nor "
+                                         "curl: pais cannot reach the engine inside its network-less container", **base)
+                except APIError:
+                    health = None  # the container stopped between the check and the exec
+                if health is not None and health.status == 200:
+                    ready = True
+                    break
+                time.sleep(_POLL_S)
+            load_seconds = time.monotonic() - t0
+
+            if not ready:
+                container.reload()
+                if container.status in ("created", "running"):
+                    container.kill()
+                    killed = True
+                    container.wait(timeout=30)
+                    details["log_tail"] = _tail(self._logs(container))
+                    details["seconds_to_failure"] = load_seconds
+                    return self._outcome(
+                        runtime, failure="timeout",
+                        message=f"the engine was not ready within {limits.timeout_s:g} s (last probe of "
+                                f"{flavour.health_path}: {f'HTTP {health.status}' if health and health.status else 'no answer'})",
+                        hint="raise the smoke timeout, or check the log tail in details", **base)
+                return self._exited(container, runtime, flavour, load_seconds, base, details, limits.memory_bytes,
+                                    killed=False, during="while loading the model")
+
+            base["engine_exercised"] = True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self._outcome(runtime, failure="timeout", load_seconds=load_seconds,
+                                     message=f"no time left for the inference within {limits.timeout_s:g} s", **base)
+            if request.kind == "embedding":
+                body: dict[str, Any] = {"model": ALIAS, "input": EMBED_INPUT}
+                path = "/v1/embeddings"
+            else:
+                # min_tokens / ignore_eos: at least one generated token even from a random tiny model
+                # (llama-cpp-python and vLLM read min_tokens, llama.cpp and vLLM ignore_eos).
+                body = {"model": ALIAS, "prompt": PROMPT, "max_tokens": 4, "min_tokens": 1, "ignore_eos": True,
+                        "temperature": 0}
+                path = "/v1/completions"
+            try:
+                answer = prober.request("POST", path, body, left)
+            except APIError:
+                answer = HttpAnswer(0, 0.0, "the container stopped during the request")
+            details["request"] = {"path": path, "body": body}
+            peak, source = self._peak_memory(container, prober)
+            details["peak_memory_source"] = source
+            container.reload()
+            if container.status not in ("created", "running"):
+                return self._exited(container, runtime, flavour, load_seconds, base, details, limits.memory_bytes,
+                                    killed=False, during="during the inference request")
+            common = dict(load_seconds=load_seconds, inference_seconds=answer.seconds or None,
+                          peak_memory_bytes=peak, **base)
+            if self.on_answered is not None:
+                self.on_answered(container)
+            if answer.status == 0 and time.monotonic() >= deadline:
+                return self._outcome(runtime, failure="timeout", message=f"the engine did not answer {path} within "
+                                     f"{limits.timeout_s:g} s (load plus inference)", **common)
+            if answer.status != 200:
+                details["response_tail"] = _tail(answer.body, 1000)
+                return self._outcome(runtime, failure="bad-output",
+                                     message=f"{path} answered HTTP {answer.status}: {answer.body[:300]}", **common)
+            try:
+                data = answer.json()
+            except ValueError:
+                details["response_tail"] = _tail(answer.body, 1000)
+                return self._outcome(runtime, failure="bad-output", message=f"{path} answered non-JSON", **common)
+            verdict = self._check(request, data)
+            if isinstance(verdict, str):
+                details["response_tail"] = _tail(answer.body, 1000)
+                return self._outcome(runtime, failure="bad-output", message=verdict, **common)
+            shape, summary = verdict
+            return self._outcome(runtime, passed=True, output_shape=shape, message=summary, **common)
+        finally:
+            if container is not None:
+                if "log_tail" not in details:  # stop it, then read its whole log before removing it
+                    try:
+                        container.kill()
+                    except APIError:
+                        pass  # already stopped
+                    details["log_tail"] = _tail(self._logs(container))
+                try:
+                    container.remove(force=True, v=True)
+                except NotFound:
+                    pass
+                except APIError as exc:
+                    details["remove_error"] = str(exc)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _logs(container: Any) -> str:
+        try:
+            return container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        except Exception as exc:  # noqa: BLE001 - logs are an explanation, never the verdict
+            return f"(logs unavailable: {exc})"
+
+    def _exited(self, container: Any, runtime: str, flavour: Flavour, load_seconds: float, base: dict[str, Any],
+                details: dict[str, Any], memory_bytes: int, *, killed: bool, during: str) -> SmokeOutcome:
+        """Explain a container that stopped by itself: OOM, the engine refusing the model, a crash."""
+        try:
+            result = container.wait(timeout=30)
+            code = int(result.get("StatusCode", -1))
+        except Exception:  # noqa: BLE001
+            code = -1
+        container.reload()
+        state = container.attrs.get("State") or {}
+        code = int(state.get("ExitCode", code))
+        log = self._logs(container)
+        details["exit_code"] = code
+        details["oom_killed"] = bool(state.get("OOMKilled"))
+        details["log_tail"] = _tail(log)
+        details["seconds_to_failure"] = load_seconds
+        common: dict[str, Any] = dict(base)
+        if base.get("engine_exercised"):  # it had loaded the model: the failure came later
+            common["load_seconds"] = load_seconds
+        if state.get("OOMKilled") or (code == 137 and not killed):
+            return self._outcome(runtime, failure="oom",
+                                 message=f"the engine was killed for memory {during} (exit {code}): it needs more "
+                                         f"than the {_fmt_bytes(memory_bytes)} memory limit",
+                                 hint="raise the smoke memory limit (SmokeLimits.memory_bytes / --memory)", **common)
+        cause = _cause(log)
+        if code != 0 and _REFUSAL.search(log):
+            return self._outcome(runtime, failure="refused",
+                                 message=f"the engine ({flavour.name}) refused the model {during} (exit {code}): {cause}",
+                                 hint="the log tail is in details.log_tail", **common)
+        return self._outcome(runtime, failure="crashed",
+                             message=f"the engine ({flavour.name}) exited {during} (exit {code}): {cause}",
+                             hint="the log tail is in details.log_tail", **common)
+
+    @staticmethod
+    def _peak_memory(container: Any, prober: _Prober) -> tuple[int | None, str]:
+        sampled = 0
+        try:
+            stats = container.stats(stream=False)
+            mem = stats.get("memory_stats") or {}
+            if mem.get("max_usage"):
+                return int(mem["max_usage"]), "stats.memory_stats.max_usage"
+            sampled = max(sampled, int(mem.get("usage") or 0))
+        except Exception:  # noqa: BLE001
+            pass
+        for path in ("/sys/fs/cgroup/memory.peak", "/sys/fs/cgroup/memory/memory.max_usage_in_bytes"):
+            try:
+                text = prober.read_file(path)
+            except Exception:  # noqa: BLE001
+                text = None
+            if text and text.strip().isdigit():
+                return int(text.strip()), f"cgroup {path}"
+        return (sampled or None), "stats.memory_stats.usage (sampled)"
+
+    @staticmethod
+    def _check(request: SmokeRequest, data: Any) -> tuple[list[int], str] | str:
+        """(output shape, summary) when the answer is a well-formed result, else why it is not."""
+        if not isinstance(data, dict):
+            return "the answer is not a JSON object"
+        if request.kind == "embedding":
+            items = data.get("data")
+            if not isinstance(items, list) or not items or not isinstance(items[0], dict):
+                return "the embeddings answer has no data[0]"
+            vector = items[0].get("embedding")
+            if not isinstance(vector, list) or not vector:
+                return "data[0].embedding is empty or not a list"
+            if not _finite(vector):
+                return "the embedding holds non-finite or non-numeric values"
+            shape = _shape(vector)
+            dim = shape[-1]
+            if request.expected_dim is not None and dim != request.expected_dim:
+                return f"the embedding has dimension {dim}, and the model's config says {request.expected_dim}"
+            note = "" if len(shape) == 1 else f" (one vector per token: {shape[0]} tokens; the model has no pooling)"
+            return shape, f"embedding of dimension {dim}, all values finite{note}"
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return "the completion answer has no choices[0]"
+        text = choices[0].get("text")
+        if not isinstance(text, str):
+            return "choices[0].text is not a string"
+        usage = data.get("usage") or {}
+        tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        if not isinstance(tokens, int):
+            tokens = 1 if text else 0
+        if tokens < 1:
+            return "the engine generated no token"
+        logprobs = choices[0].get("logprobs")
+        if isinstance(logprobs, dict) and isinstance(logprobs.get("token_logprobs"), list):
+            values = [v for v in logprobs["token_logprobs"] if v is not None]
+            if not _finite(values):
+                return "the completion's log-probabilities are not finite"
+        return [tokens], f"{tokens} token(s) generated: {text[:60]!r}"

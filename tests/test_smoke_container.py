@@ -1,0 +1,338 @@
+"""The `container` sandbox backend against a real dockerd and a real engine image.
+
+The engine image is llama.cpp behind llama-cpp-python's OpenAI server, built offline by
+scripts/build-engine-image.sh (cached) and `docker load`ed into a dockerd the tests start. The
+model is a tiny random llama GGUF that llama.cpp really loads. Nothing is mocked: each test runs
+(or fails to run) a real container, and every one of them must be gone afterwards.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import socket
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pais_cli.runtime.engines import IMAGES
+from pais_cli.smoke.container import (
+    ALIAS,
+    FLAVOURS,
+    ContainerSandbox,
+    default_image,
+    flavour_for,
+)
+from pais_cli.smoke.contract import BackendUnavailable, SmokeLimits, SmokeRequest
+from tests.support.dockerd import (  # noqa: F401 - session fixtures: dockerd, engine_image
+    DockerDaemon,
+    dockerd_fixture,
+    engine_image_fixture,
+)
+from tests.support.models import write_llama_gguf
+
+# One TCP connect per target ("host:port"), printed as JSON; the same script runs inside the
+# sandbox (through exec) and on this machine (the positive control).
+NET_PROBE = r"""
+import json, socket, sys
+results = {}
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    s = socket.socket()
+    s.settimeout(3)
+    try:
+        s.connect((host, int(port)))
+        results[target] = "connected"
+    except OSError as e:
+        results[target] = type(e).__name__ + ": " + str(e.strerror or e)
+    finally:
+        s.close()
+print(json.dumps(results))
+"""
+
+
+def host_addresses() -> list[str]:
+    """This machine's non-loopback IPv4 addresses (SIOCGIFADDR on each interface)."""
+    found = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _, name in socket.if_nameindex():
+            if name == "lo":
+                continue
+            try:
+                raw = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name[:15].encode()))  # SIOCGIFADDR
+            except OSError:
+                continue
+            found.append(socket.inet_ntoa(raw[20:24]))
+    return found
+
+
+def listener(address: str) -> socket.socket:
+    s = socket.socket()
+    s.bind((address, 0))
+    s.listen(8)
+    return s
+
+
+def gguf_request(directory: Path, **changes: Any) -> SmokeRequest:
+    directory.mkdir(parents=True, exist_ok=True)
+    if not (directory / "model.gguf").exists():
+        write_llama_gguf(directory / "model.gguf")
+    request = SmokeRequest(model_dir=directory, kind="completion", weight_format="gguf", runtime="llamacpp",
+                           serving_engine="llamacpp", gguf_file="model.gguf",
+                           limits=SmokeLimits(memory_bytes=1024**3, cpus=1.0, timeout_s=60.0, pids=128))
+    return replace(request, **changes)
+
+
+def exec_in(container: Any, *cmd: str) -> tuple[int, str]:
+    code, out = container.exec_run(list(cmd))
+    return code, out.decode("utf-8", "replace")
+
+
+@pytest.fixture
+def docker_client(dockerd: DockerDaemon) -> Iterator[Any]:
+    """The tests' own client; after each test, no container may be left behind (`all=True`)."""
+    client = dockerd.client()
+    assert client.containers.list(all=True) == []
+    yield client
+    left = client.containers.list(all=True)
+    client.close()
+    assert left == [], f"containers left behind: {[c.name for c in left]}"
+
+
+@pytest.fixture
+def sandbox(dockerd: DockerDaemon) -> ContainerSandbox:
+    return ContainerSandbox(dockerd.host)
+
+
+# -- the real smoke test -------------------------------------------------------------------------
+
+def test_tiny_gguf_passes_in_the_engine_container_confined(tmp_path: Path, dockerd: DockerDaemon, engine_image: str,
+                                                           docker_client: Any) -> None:
+    request = gguf_request(tmp_path / "tiny", image=engine_image)
+    loop = listener("127.0.0.1")
+    others = [listener(address) for address in host_addresses()]
+    targets = [f"127.0.0.1:{loop.getsockname()[1]}"] + [f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in others]
+    seen: dict[str, Any] = {}
+
+    def look_inside(container: Any) -> None:
+        container.reload()
+        seen["host_config"] = container.attrs["HostConfig"]
+        seen["net"] = exec_in(container, "python3", "-c", NET_PROBE, *targets)
+        seen["interfaces"] = exec_in(container, "cat", "/proc/net/dev")
+        seen["routes"] = exec_in(container, "cat", "/proc/net/route")
+        seen["write_model"] = exec_in(container, "python3", "-c", "open('/model/pais-write-test', 'w')")
+        seen["write_root"] = exec_in(container, "python3", "-c", "open('/etc/pais-write-test', 'w')")
+        seen["write_tmp"] = exec_in(container, "python3", "-c", "open('/tmp/pais-write-test', 'w').write('ok')")
+        seen["identity"] = exec_in(container, "python3", "-c", "import os; print(os.getuid(), os.getgid())")
+        seen["status"] = exec_in(container, "cat", "/proc/self/status")
+
+    try:
+        outcome = ContainerSandbox(dockerd.host, on_answered=look_inside).run(request)
+        # Positive control: the same probe, outside the sandbox, reaches the loopback listener.
+        control = subprocess.run([sys.executable, "-c", NET_PROBE, targets[0]], capture_output=True, text=True,
+                                 timeout=30)
+    finally:
+        for s in [loop, *others]:
+            s.close()
+
+    assert outcome.passed, outcome.to_json()
+    assert outcome.backend == "container" and outcome.failure is None
+    assert outcome.engine_exercised is True
+    image_id = docker_client.images.get(engine_image).id
+    assert engine_image in outcome.runtime and image_id in outcome.runtime
+    assert outcome.details["image_id"] == image_id and outcome.details["flavour"] == "llama-cpp-python"
+    assert outcome.output_shape is not None and outcome.output_shape[0] >= 1
+    assert outcome.load_seconds is not None and 0 < outcome.load_seconds < 60
+    assert outcome.inference_seconds is not None and outcome.inference_seconds > 0
+    assert outcome.peak_memory_bytes is not None and 10 * 1024**2 < outcome.peak_memory_bytes <= 1024**3
+    assert "--model" in outcome.details["command"] and "/model/model.gguf" in outcome.details["command"]
+
+    # No network: the probe from inside reaches neither this machine's loopback nor its other
+    # addresses, the namespace has only its own loopback and no route at all.
+    assert json.loads(control.stdout) == {targets[0]: "connected"}
+    code, out = seen["net"]
+    assert code == 0, out
+    results = json.loads(out)
+    assert set(results) == set(targets)
+    assert all(result != "connected" for result in results.values()), results
+    interfaces = [line.split(":")[0].strip() for line in seen["interfaces"][1].splitlines()[2:]]
+    assert interfaces == ["lo"]
+    assert seen["routes"][1].splitlines()[1:] == []
+    assert seen["host_config"]["NetworkMode"] == "none"
+
+    # Read-only model and root filesystem; /tmp is the one writable place.
+    code, out = seen["write_model"]
+    assert code != 0 and "Read-only file system" in out
+    assert not (request.model_dir / "pais-write-test").exists()
+    code, out = seen["write_root"]
+    assert code != 0 and "Read-only file system" in out
+    assert seen["write_tmp"][0] == 0
+
+    # Confinement: non-root, no capabilities, no new privileges, the limits asked for.
+    assert seen["identity"][1].split() == ["65534", "65534"]
+    status = dict(line.split(":", 1) for line in seen["status"][1].splitlines() if ":" in line)
+    assert status["CapEff"].strip() == "0" * 16 and status["CapBnd"].strip() == "0" * 16
+    assert status["NoNewPrivs"].strip() == "1"
+    hc = seen["host_config"]
+    assert hc["ReadonlyRootfs"] is True and hc["CapDrop"] == ["ALL"] and "no-new-privileges" in hc["SecurityOpt"]
+    assert hc["Memory"] == 1024**3 and hc["NanoCpus"] == 10**9 and hc["PidsLimit"] == 128
+    assert any(m["Target"] == "/model" and m["ReadOnly"] for m in hc["Mounts"])
+    assert "/tmp" in hc["Tmpfs"]
+
+
+def test_embedding_through_the_engine_and_its_dimension(tmp_path: Path, sandbox: ContainerSandbox, engine_image: str,
+                                                        docker_client: Any) -> None:
+    request = gguf_request(tmp_path / "tiny", image=engine_image, kind="embedding", expected_dim=32)
+    outcome = sandbox.run(request)
+    assert outcome.passed, outcome.to_json()
+    assert outcome.output_shape is not None and outcome.output_shape[-1] == 32
+    assert "--embedding" in outcome.details["command"]
+
+    wrong = sandbox.run(replace(request, expected_dim=48))
+    assert not wrong.passed and wrong.failure == "bad-output"
+    assert "dimension 32" in wrong.message and "48" in wrong.message
+
+
+def test_docker_host_comes_from_the_environment(tmp_path: Path, dockerd: DockerDaemon, engine_image: str,
+                                                docker_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", dockerd.host)
+    outcome = ContainerSandbox().run(gguf_request(tmp_path / "tiny", image=engine_image))
+    assert outcome.passed, outcome.to_json()
+
+
+# -- failures, each explained --------------------------------------------------------------------
+
+def test_missing_image_names_the_pull_command(tmp_path: Path, sandbox: ContainerSandbox, dockerd: DockerDaemon,
+                                              docker_client: Any) -> None:
+    outcome = sandbox.run(gguf_request(tmp_path / "tiny", image="registry.invalid/none/engine:1.0"))
+    assert not outcome.passed and outcome.failure == "image-missing"
+    assert outcome.hint is not None
+    assert f"docker --host {dockerd.host} pull registry.invalid/none/engine:1.0" in outcome.hint
+    assert outcome.engine_exercised is False
+
+    # Without --image, the engine's default (the image endpoints deploy runs) is the one asked for.
+    default = sandbox.run(gguf_request(tmp_path / "tiny"))
+    assert default.failure == "image-missing"
+    assert default.details["pull_command"] == f"docker --host {dockerd.host} pull {IMAGES['llamacpp']}"
+
+
+def test_memory_limit_too_small_is_oom(tmp_path: Path, sandbox: ContainerSandbox, engine_image: str,
+                                       docker_client: Any) -> None:
+    limits = SmokeLimits(memory_bytes=32 * 1024**2, cpus=1.0, timeout_s=60.0, pids=128)
+    outcome = sandbox.run(gguf_request(tmp_path / "tiny", image=engine_image, limits=limits))
+    assert not outcome.passed and outcome.failure == "oom", outcome.to_json()
+    assert "32 MiB" in outcome.message
+    assert outcome.details["exit_code"] == 137
+    assert outcome.hint and "memory" in outcome.hint
+
+
+def test_engine_refuses_a_corrupt_gguf(tmp_path: Path, sandbox: ContainerSandbox, engine_image: str,
+                                       docker_client: Any) -> None:
+    model = tmp_path / "corrupt"
+    model.mkdir()
+    (model / "model.gguf").write_bytes(b"NOT A GGUF FILE" + bytes(range(256)) * 16)
+    outcome = sandbox.run(gguf_request(model, image=engine_image))
+    assert not outcome.passed and outcome.failure == "refused", outcome.to_json()
+    assert "invalid magic" in outcome.message
+    assert "gguf" in outcome.details["log_tail"].lower()
+
+
+def test_engine_refuses_a_truncated_gguf(tmp_path: Path, sandbox: ContainerSandbox, engine_image: str,
+                                         docker_client: Any) -> None:
+    model = tmp_path / "truncated"
+    model.mkdir()
+    whole = write_llama_gguf(model / "model.gguf").read_bytes()
+    (model / "model.gguf").write_bytes(whole[: len(whole) // 2])
+    outcome = sandbox.run(gguf_request(model, image=engine_image))
+    assert not outcome.passed and outcome.failure in ("refused", "crashed"), outcome.to_json()
+    assert outcome.details["exit_code"] not in (0, 137)
+    assert outcome.message and "(exit" in outcome.message
+
+
+def test_engine_not_ready_in_time_is_timeout(tmp_path: Path, sandbox: ContainerSandbox, engine_image: str,
+                                             docker_client: Any) -> None:
+    limits = SmokeLimits(memory_bytes=1024**3, cpus=1.0, timeout_s=0.3, pids=128)
+    outcome = sandbox.run(gguf_request(tmp_path / "tiny", image=engine_image, limits=limits))
+    assert not outcome.passed and outcome.failure == "timeout", outcome.to_json()
+    assert "0.3 s" in outcome.message
+
+
+def test_gpu_request_without_a_gpu_runtime_is_explained(tmp_path: Path, sandbox: ContainerSandbox, engine_image: str,
+                                                        docker_client: Any) -> None:
+    outcome = sandbox.run(gguf_request(tmp_path / "tiny", image=engine_image, gpu=True))
+    assert not outcome.passed and outcome.failure == "sandbox", outcome.to_json()
+    assert "gpu" in outcome.message.lower()
+
+
+def test_model_unreadable_to_the_sandbox_user(tmp_path: Path, sandbox: ContainerSandbox, engine_image: str,
+                                              docker_client: Any) -> None:
+    request = gguf_request(tmp_path / "private", image=engine_image)
+    (request.model_dir / "model.gguf").chmod(0o600)
+    outcome = sandbox.run(request)
+    assert outcome.failure == "sandbox" and "cannot read" in outcome.message
+    assert outcome.hint and "chmod" in outcome.hint
+
+
+def test_no_engine_socket_is_backend_unavailable(tmp_path: Path) -> None:
+    request = gguf_request(tmp_path / "tiny")
+    with pytest.raises(BackendUnavailable) as missing:
+        ContainerSandbox(f"unix://{tmp_path}/no-such.sock").run(request)
+    assert "no-such.sock" in missing.value.reason and "DOCKER_HOST" in missing.value.remedy
+
+    stale = tmp_path / "stale.sock"  # a socket file with no engine behind it
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(stale))
+    with pytest.raises(BackendUnavailable) as refused:
+        ContainerSandbox(f"unix://{stale}").run(request)
+    assert "--docker-host" in refused.value.remedy
+
+
+# -- per-engine command lines (no daemon needed) -------------------------------------------------
+
+def _request(**changes: Any) -> SmokeRequest:
+    base = SmokeRequest(model_dir=Path("/m"), kind="completion", weight_format="gguf", runtime="llamacpp",
+                        serving_engine="llamacpp", gguf_file="sub/m.gguf")
+    return replace(base, **changes)
+
+
+def test_default_images_and_command_lines_per_engine() -> None:
+    llama = _request(kind="embedding")
+    assert default_image(llama) == IMAGES["llamacpp"]
+    assert default_image(replace(llama, gpu=True)) == IMAGES["llamacpp-cuda"]
+    flavour = flavour_for({}, "llamacpp")
+    entrypoint, args = flavour.build(llama, ALIAS)
+    assert flavour.name == "llama-server" and flavour.health_path == "/health" and entrypoint is None
+    assert args[:2] == ["--model", "/model/sub/m.gguf"]
+    assert " ".join(args).find("--host 0.0.0.0 --port 8000") >= 0 and "--embeddings" in args
+    assert args[args.index("--alias") + 1] == ALIAS
+
+    vllm = _request(serving_engine="vllm", weight_format="safetensors", runtime="vllm", gguf_file=None, gpu=True)
+    assert default_image(vllm) == IMAGES["vllm"]
+    flavour = flavour_for(None, "vllm")
+    entrypoint, args = flavour.build(vllm, ALIAS)
+    assert entrypoint == ["vllm", "serve"] and args[0] == "/model" and flavour.health_path == "/health"
+    assert args[args.index("--served-model-name") + 1] == ALIAS and args[args.index("--port") + 1] == "8000"
+
+    infinity = _request(serving_engine="infinity", kind="embedding", weight_format="safetensors",
+                        runtime="infinity", gguf_file=None)
+    assert default_image(infinity) == IMAGES["infinity-cpu"]
+    entrypoint, args = flavour_for(None, "infinity").build(infinity, ALIAS)
+    assert args[:3] == ["v2", "--model-id", "/model"] and "--port" in args and "/v1" in args
+    assert args[args.index("--device") + 1] == "cpu"
+
+
+def test_image_label_selects_the_llama_cpp_python_flavour() -> None:
+    flavour = flavour_for({"org.pais.engine": "llama-cpp-python"}, "llamacpp")
+    assert flavour is FLAVOURS["llama-cpp-python"] and flavour.health_path == "/v1/models"
+    entrypoint, args = flavour.build(_request(kind="embedding"), ALIAS)
+    assert entrypoint is None
+    assert args[args.index("--model_alias") + 1] == ALIAS and args[args.index("--embedding") + 1] == "true"
+    assert flavour_for({"org.pais.engine": "llama.cpp"}, "vllm") is FLAVOURS["llama-server"]
+    with pytest.raises(ValueError):
+        flavour_for({}, "nim")
