@@ -114,7 +114,7 @@ def deploy(
         if not nim_model:
             if not model_name:
                 raise UsageError("no model given", "give --modelName NAME (and --modelStore, --tag or --digest), or --nim-model for NGC")
-            gallery = open_gallery(model_store, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http)
+            gallery = open_gallery(model_store, ca_file=ca_file, plain_http=plain_http)
             out.note(f"using gallery {gallery.description}")
         plan = plan_deployment(request, gallery)
         for note in plan.notes:

@@ -40,7 +40,7 @@ def init(
 ) -> None:
     """Create an on-disk gallery, or check a registry gallery: reachability, TLS, credentials, push."""
     with command(output, debug) as out:
-        gallery = open_gallery(model_store, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http, flavor=flavor)
+        gallery = open_gallery(model_store, ca_file=ca_file, plain_http=plain_http, flavor=flavor)
         out.note(f"using gallery {gallery.description}")
         if robot_permission not in ("pull", "push"):
             raise UsageError(f"invalid --robot-permission {robot_permission!r}", "use pull or push")

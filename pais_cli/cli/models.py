@@ -39,6 +39,7 @@ from .options import (
     OutputOpt,
     PlainHttpOpt,
     ReportFileOpt,
+    RequireValidatedOpt,
     ReportFormat,
     ReportOutputOpt,
     SkipOpt,
@@ -86,7 +87,7 @@ def push(
 ) -> None:
     """Validate a model directory, then upload it as a ModelPack revision; only blobs the gallery lacks travel."""
     with command(output, debug) as out:
-        gallery = open_gallery(model_store, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http, flavor=flavor)
+        gallery = open_gallery(model_store, ca_file=ca_file, plain_http=plain_http, flavor=flavor)
         out.note(f"using gallery {gallery.description}")
         if skip_validation:
             out.note("warning: --skip-validation: the revision will be stored UNVALIDATED and pulls that require validation refuse it")
@@ -134,11 +135,7 @@ def pull(
     tag: TagOpt = None,
     digest: DigestOpt = None,
     dest: Annotated[Optional[Path], typer.Option("--dest", help="Directory to write the model to (default: ./<model>).")] = None,
-    require_validated: Annotated[
-        Optional[bool],
-        typer.Option("--require-validated/--no-require-validated",
-                     help="Refuse a revision without a passing validation report (default: the gallery's setting)."),
-    ] = None,
+    require_validated: RequireValidatedOpt = None,
     jobs: JobsOpt = 4,
     ca_file: CaFileOpt = None,
     plain_http: PlainHttpOpt = False,
@@ -148,7 +145,7 @@ def pull(
     """Download a revision by tag or digest, verified byte for byte; never an implicit latest."""
     with command(output, debug) as out:
         ref = RevisionRef.from_options(tag, digest)
-        gallery = open_gallery(model_store, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http)
+        gallery = open_gallery(model_store, ca_file=ca_file, plain_http=plain_http)
         out.note(f"using gallery {gallery.description}")
         with out.progress("pull") as progress:
             result = api.pull_model(gallery, model_name, ref, dest, jobs=jobs, progress=progress,
@@ -173,7 +170,7 @@ def list_(
 ) -> None:
     """One row per revision of every model in the gallery (or of one model)."""
     with command(output, debug) as out:
-        gallery = open_gallery(model_store, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http)
+        gallery = open_gallery(model_store, ca_file=ca_file, plain_http=plain_http)
         out.note(f"using gallery {gallery.description}")
         revisions = api.list_revisions(gallery, model_name)
         out.emit([r.to_json() for r in revisions], lambda: out.table(
@@ -221,7 +218,7 @@ def validate(
                 raise UsageError("give either a DIR, or a stored revision",
                                  "pais models validate DIR, or pais models validate --modelName N --modelStore S --tag T")
             ref = RevisionRef.from_options(tag, digest)
-            gallery = open_gallery(model_store, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http)
+            gallery = open_gallery(model_store, ca_file=ca_file, plain_http=plain_http)
             out.note(f"using gallery {gallery.description}")
             options.smoke.require = options.smoke.require or gallery.settings.require_smoke
             with out.progress("fetch") as progress:
@@ -248,11 +245,7 @@ def promote(
     as_tag: Annotated[Optional[str], typer.Option("--as-tag", help="Tag in the destination (default: the same tag).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Move a destination tag that names another revision.")] = False,
     convert_flavor: Annotated[bool, typer.Option("--convert-flavor", help="Rewrite to the destination's flavour (new digest).")] = False,
-    require_validated: Annotated[
-        Optional[bool],
-        typer.Option("--require-validated/--no-require-validated",
-                     help="Refuse a revision without a passing report (default: on for a production gallery)."),
-    ] = None,
+    require_validated: RequireValidatedOpt = None,
     jobs: JobsOpt = 4,
     ca_file: CaFileOpt = None,
     plain_http: PlainHttpOpt = False,
@@ -262,8 +255,8 @@ def promote(
     """Copy a revision, its blobs and its validation reports from one gallery to another."""
     with command(output, debug) as out:
         ref = RevisionRef.from_options(tag, digest)
-        src = open_gallery(source, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http)
-        dst = open_gallery(destination, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http)
+        src = open_gallery(source, ca_file=ca_file, plain_http=plain_http)
+        dst = open_gallery(destination, ca_file=ca_file, plain_http=plain_http)
         out.note(f"from {src.description}\nto   {dst.description}")
         with out.progress("promote") as progress:
             result = promote_model(src, dst, model_name, ref, as_tag, force=force, convert=convert_flavor,
@@ -293,7 +286,7 @@ def inspect(
     """Files, ModelPack config, tags and validation state of one revision."""
     with command(output, debug) as out:
         ref = RevisionRef.from_options(tag, digest)
-        gallery = open_gallery(model_store, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http)
+        gallery = open_gallery(model_store, ca_file=ca_file, plain_http=plain_http)
         out.note(f"using gallery {gallery.description}")
         result = api.inspect_revision(gallery, model_name, ref)
 
@@ -328,7 +321,7 @@ def delete(
     """Delete a tag (the revision stays) or, by digest, a revision and all its tags."""
     with command(output, debug) as out:
         ref = RevisionRef.from_options(tag, digest)
-        gallery = open_gallery(model_store, ca_file=str(ca_file) if ca_file else None, plain_http=plain_http)
+        gallery = open_gallery(model_store, ca_file=ca_file, plain_http=plain_http)
         out.note(f"using gallery {gallery.description}")
         what = f"revision {ref.digest} and every tag on it" if ref.digest else f"tag {ref.tag}"
         if not yes:

@@ -72,3 +72,9 @@ SmokeTimeoutOpt = Annotated[float, typer.Option("--smoke-timeout", help="Seconds
 SmokeMemoryOpt = Annotated[str, typer.Option("--smoke-memory", help="Memory limit of the sandbox, e.g. 4GiB.")]
 DockerHostOpt = Annotated[Optional[str], typer.Option("--docker-host", help="Docker or Podman API socket (default: $DOCKER_HOST).")]
 EngineImageOpt = Annotated[Optional[str], typer.Option("--engine-image", help="Engine image for the container sandbox.")]
+RequireValidatedOpt = Annotated[
+    Optional[bool],
+    typer.Option("--require-validated/--no-require-validated",
+                 help="Refuse a revision without a passing validation report (default: the gallery's setting; "
+                      "for promote, on when the destination is a production gallery)."),
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 from .. import config
@@ -56,13 +57,13 @@ def resolve_settings(store: str | None) -> tuple[GallerySettings, str | None, st
 def open_gallery(
     store: str | None,
     *,
-    ca_file: str | None = None,
+    ca_file: str | Path | None = None,
     plain_http: bool = False,
     flavor: str | None = None,
 ) -> Gallery:
     settings, name, source = resolve_settings(store)
     if ca_file:
-        settings = replace(settings, ca_file=ca_file)
+        settings = replace(settings, ca_file=str(ca_file))
     if plain_http:
         settings = replace(settings, plain_http=True)
     if is_on_disk(settings.store):
