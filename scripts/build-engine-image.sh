@@ -101,10 +101,10 @@ log "pip install llama-cpp-python[server]==$VERSION into /opt/pais-engine/site (
 site="$rootfs/opt/pais-engine/site"
 # The wheel's data copies of the shared libraries, headers and console scripts (the package loads
 # llama_cpp/lib/*.so; scripts carry this host's interpreter path).
-rm -rf "$site/lib" "$site/include" "$site/bin"
+rm -rf "${site:?}/lib" "${site:?}/include" "${site:?}/bin"
 # What a server image does not need: apt's package cache and lists, docs, man pages, locales.
-rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* \
-  "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/* "$rootfs"/usr/share/info/* "$rootfs"/var/log/*
+rm -rf "${rootfs:?}"/var/cache/apt/* "${rootfs:?}"/var/lib/apt/lists/* "${rootfs:?}"/usr/share/doc/* \
+  "${rootfs:?}"/usr/share/man/* "${rootfs:?}"/usr/share/locale/* "${rootfs:?}"/usr/share/info/* "${rootfs:?}"/var/log/*
 
 log "writing the image tarball (docker-archive)"
 tar --numeric-owner --sort=name -C "$rootfs" -cf "$work/layer.tar" \

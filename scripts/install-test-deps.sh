@@ -2,12 +2,14 @@
 # Installs everything the tests need on a machine that has none of it:
 #   Debian packages: docker-registry (CNCF distribution), skopeo (an independent OCI client),
 #                    apache2-utils (htpasswd for the basic-auth registry), curl (benchmark),
-#                    clamav-daemon + clamdscan (a real clamd, run by the tests with their own signatures)
+#                    clamav-daemon + clamdscan (a real clamd, run by the tests with their own signatures),
+#                    bubblewrap (the local smoke-test sandbox), docker.io (a Docker engine the tests
+#                    start on their own socket), debootstrap (builds the llama.cpp engine image offline)
 #   a virtual environment in .venv with pais and its test extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(docker-registry skopeo apache2-utils curl clamav-daemon clamdscan)
+APT_PACKAGES=(docker-registry skopeo apache2-utils curl clamav-daemon clamdscan bubblewrap docker.io debootstrap)
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -23,3 +25,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 bash scripts/install-venv.sh test
+
+# The container smoke test's engine image (llama.cpp's server), built offline and cached.
+bash scripts/build-engine-image.sh >/dev/null

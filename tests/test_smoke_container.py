@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import shutil
 import socket
 import struct
 import subprocess
@@ -136,7 +137,7 @@ def test_tiny_gguf_passes_in_the_engine_container_confined(tmp_path: Path, docke
         outcome = ContainerSandbox(dockerd.host, on_answered=look_inside).run(request)
         # Positive control: the same probe, outside the sandbox, reaches the loopback listener.
         control = subprocess.run([sys.executable, "-c", NET_PROBE, targets[0]], capture_output=True, text=True,
-                                 timeout=30)
+                                 timeout=30, check=False)
     finally:
         for s in [loop, *others]:
             s.close()
@@ -208,6 +209,15 @@ def test_docker_host_comes_from_the_environment(tmp_path: Path, dockerd: DockerD
 
 # -- failures, each explained --------------------------------------------------------------------
 
+def test_has_image_asks_the_engine_and_never_pulls(sandbox: ContainerSandbox, engine_image: str,
+                                                  docker_client: Any) -> None:
+    assert sandbox.has_image(engine_image) is True
+    assert sandbox.has_image(IMAGES["llamacpp"]) is False
+    assert sandbox.has_image("") is False
+    with pytest.raises(BackendUnavailable):
+        ContainerSandbox("unix:///nonexistent/docker.sock").has_image(engine_image)
+
+
 def test_missing_image_names_the_pull_command(tmp_path: Path, sandbox: ContainerSandbox, dockerd: DockerDaemon,
                                               docker_client: Any) -> None:
     outcome = sandbox.run(gguf_request(tmp_path / "tiny", image="registry.invalid/none/engine:1.0"))
@@ -240,6 +250,7 @@ def test_engine_refuses_a_corrupt_gguf(tmp_path: Path, sandbox: ContainerSandbox
     outcome = sandbox.run(gguf_request(model, image=engine_image))
     assert not outcome.passed and outcome.failure == "refused", outcome.to_json()
     assert "invalid magic" in outcome.message
+    assert outcome.engine_exercised is True  # the real engine ran, and refused
     assert "gguf" in outcome.details["log_tail"].lower()
 
 
@@ -268,6 +279,7 @@ def test_gpu_request_without_a_gpu_runtime_is_explained(tmp_path: Path, sandbox:
     outcome = sandbox.run(gguf_request(tmp_path / "tiny", image=engine_image, gpu=True))
     assert not outcome.passed and outcome.failure == "sandbox", outcome.to_json()
     assert "gpu" in outcome.message.lower()
+    assert outcome.engine_exercised is False  # it never started
 
 
 def test_model_unreadable_to_the_sandbox_user(tmp_path: Path, sandbox: ContainerSandbox, engine_image: str,
@@ -336,3 +348,59 @@ def test_image_label_selects_the_llama_cpp_python_flavour() -> None:
     assert flavour_for({"org.pais.engine": "llama.cpp"}, "vllm") is FLAVOURS["llama-server"]
     with pytest.raises(ValueError):
         flavour_for({}, "nim")
+
+
+# -- the in-container HTTP client, both variants -------------------------------------------------
+
+class LocalExec:
+    """Stands in for a container's exec: runs the argv on this machine, as exec would inside."""
+
+    def exec_run(self, cmd: list[str], user: str = "", demux: bool = False) -> tuple[int, tuple[bytes, bytes]]:
+        done = subprocess.run(cmd, capture_output=True, timeout=30, check=False)
+        return done.returncode, (done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize("client", ["python3", "curl"])
+def test_probe_client_speaks_http_with_python_or_curl(client: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """llama.cpp's own image has curl and no Python; the others have Python."""
+    import http.server
+    import threading
+
+    from pais_cli.smoke import container as module
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._answer(200 if self.path == "/health" else 404, b'{"status": "ok"}')
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            self._answer(200, json.dumps({"echo": json.loads(body)}).encode())
+
+        def _answer(self, status: int, payload: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    if shutil.which(client) is None:
+        pytest.fail(f"{client} is not installed: run `make test`")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    monkeypatch.setattr(module, "PORT", server.server_address[1])
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        prober = module._Prober(LocalExec(), "")
+        prober.client = client
+        health = prober.request("GET", "/health", None, 5)
+        assert health.status == 200 and health.json() == {"status": "ok"}
+        assert prober.request("GET", "/nowhere", None, 5).status == 404
+        answer = prober.request("POST", "/v1/completions", {"prompt": "héllo", "n": 1}, 5)
+        assert answer.status == 200 and answer.json() == {"echo": {"prompt": "héllo", "n": 1}}
+        assert answer.seconds > 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert prober.request("GET", "/health", None, 2).status == 0  # nothing listens any more

@@ -513,8 +513,8 @@ class _Walk:
         line, cut = self.r.readline()
         if cut:
             raise _Malformed("memo index line too long")
-        try:
-            return int(line.decode("ascii"), base)
+        try:  # _pickle.c parses the line as a C string: it ends at the first NUL
+            return int(line.split(b"\0", 1)[0].decode("ascii"), base)
         except (UnicodeDecodeError, ValueError):
             raise _Malformed("bad memo index") from None
 

@@ -13,8 +13,9 @@ or `curl` where the image has no Python, as llama.cpp's own image) runs in the c
 namespaces, under the container's user, capabilities and limits, and prints the HTTP status,
 body and timing. pais never needs a port published or a route into the container. This was
 chosen over an `internal=True` bridge network because it needs no bridge or iptables on the
-engine's host (the dockerd the tests run has `--bridge=none --iptables=false`), behaves the same
-on Podman, and leaves no network namespace shared with anything else.
+engine's host (the dockerd the tests run has `--bridge=none --iptables=false`), uses only API
+calls Podman's Docker-compatible service also serves (network none, exec), and leaves no network
+namespace shared with anything else.
 
 Readiness: the engine's health endpoint (llama.cpp, vLLM and Infinity `/health`;
 llama-cpp-python's server has none and answers `/v1/models` once the model is loaded) is probed
@@ -28,11 +29,18 @@ filesystem with a tmpfs on /tmp (HOME and the caches point there), `mem_limit` =
 (no swap beyond the limit; exit 137 / OOMKilled -> `oom`), `nano_cpus`, `pids_limit`, and a GPU
 (`DeviceRequest(capabilities=[["gpu"]])`) only when `request.gpu` (vLLM).
 
-Lifecycle: create, start (detached), probe, one request, read the peak memory (container stats
-`memory_stats.max_usage` where the engine reports it, else the container's own cgroup file
-`memory.peak` / `memory.max_usage_in_bytes`, else the highest usage sampled), kill, wait, read
-the logs, and ALWAYS remove the container (`finally`). Logs are read from the stopped container,
-not through `run(remove=True)`, which truncated them with Podman.
+Lifecycle: create, start (detached), probe, one request, read the peak memory, kill, read the
+logs, and ALWAYS remove the container (`finally`), whatever happened. Logs are read from the
+stopped container, not through `run(remove=True)`, which truncated them with Podman. The peak
+memory is the container cgroup's high-water mark (cgroup v2 `memory.peak`, v1
+`memory.max_usage_in_bytes`, read through exec: the very counter the stats API reports as
+`memory_stats.max_usage`, without the second a stats call takes), else the stats API's
+`max_usage`, else its current usage.
+
+The outcome records the image reference and id (`runtime`, `details.image_id`),
+`engine_exercised=True` once the engine's own image has started (a refusal, an OOM or a timeout
+then come from the real engine), the load time (start to ready), the inference latency (measured inside the container, without exec's overhead), the peak
+memory and the output shape ([tokens] for a completion, [dim] for an embedding).
 
 Command lines differ per image "flavour", taken from the image label `org.pais.engine` when the
 image has one (the test image built by scripts/build-engine-image.sh carries
@@ -45,6 +53,7 @@ image has one (the test image built by scripts/build-engine-image.sh carries
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -52,9 +61,10 @@ import re
 import stat
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pais_cli.runtime.engines import IMAGES, PORT
 
@@ -216,16 +226,24 @@ class _Prober:
         out, err = output if isinstance(output, tuple) else (output, None)
         return code, (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace")
 
-    def _detect(self) -> str:
+    def _detect(self) -> str | None:
+        """python3 or curl; None while undecided (an exec killed for memory, say, proves nothing)."""
+        missing = 0
         for name, cmd in (("python3", ["python3", "-c", "pass"]), ("curl", ["curl", "--version"])):
-            code, _, _ = self._exec(cmd)
+            code, out, err = self._exec(cmd)
             if code == 0:
                 return name
-        raise _NoClient()
+            if code in (126, 127) and ("not found" in out + err or "no such file" in (out + err).lower()):
+                missing += 1
+        if missing == 2:
+            raise _NoClient()
+        return None
 
     def request(self, method: str, path: str, body: Any, timeout_s: float) -> HttpAnswer:
         if self.client is None:
             self.client = self._detect()
+            if self.client is None:
+                return HttpAnswer(0, 0.0, "no HTTP client could run in the container yet")
         url = f"http://127.0.0.1:{PORT}{path}"
         payload = json.dumps(body) if body is not None else ""
         timeout_s = max(1.0, timeout_s)
@@ -359,11 +377,26 @@ class ContainerSandbox:
             probe.ping()
             version = probe.api.api_version
             probe.close()
-            return docker.DockerClient(base_url=host, version=version, timeout=int(math.ceil(timeout_s)))
+            return docker.DockerClient(base_url=host, version=version, timeout=math.ceil(timeout_s))
         except DockerException as exc:
             raise BackendUnavailable(f"the container engine at {host} does not answer: {exc}", self._remedy()) from None
         except OSError as exc:  # a socket file with no engine behind it, permissions
             raise BackendUnavailable(f"the container engine at {host} cannot be reached: {exc}", self._remedy()) from None
+
+    def has_image(self, image: str) -> bool:
+        """Whether the engine holds `image` (no pull is ever tried); BackendUnavailable without an engine."""
+        from docker.errors import ImageNotFound
+
+        if not image:
+            return False
+        client = self.connect(timeout_s=_CONNECT_TIMEOUT_S * 3)
+        try:
+            client.images.get(image)
+            return True
+        except ImageNotFound:
+            return False
+        finally:
+            client.close()
 
     def pull_command(self, image: str) -> str:
         if self.docker_host == DEFAULT_HOST:
@@ -386,9 +419,7 @@ class ContainerSandbox:
 
     def _run(self, client: Any, request: SmokeRequest) -> SmokeOutcome:
         from docker.errors import APIError, ImageNotFound, NotFound
-        from docker.types import DeviceRequest, Mount
 
-        limits = request.limits
         try:
             image_ref = default_image(request)
         except ValueError as exc:
@@ -406,8 +437,7 @@ class ContainerSandbox:
                 message=f"the engine image {image_ref} is not on the container engine at {self.docker_host}",
                 hint=f"{pull}   (offline: `docker save` it on a connected machine and `docker load -i` the tarball here)",
                 details={"image": image_ref, "pull_command": pull})
-        image_id = image.id
-        runtime = f"{image_ref} ({image_id})"
+        runtime = f"{image_ref} ({image.id})"
         labels = (image.attrs.get("Config") or {}).get("Labels") or {}
         try:
             flavour = flavour_for(labels, request.serving_engine)
@@ -424,145 +454,35 @@ class ContainerSandbox:
         user, uid, gid = _container_user(model_dir)
         blocked = _unreadable(model_dir, uid, gid)
         if blocked is not None:
-            return self._outcome(runtime, failure="sandbox",
-                                 message=f"the sandbox user {user} cannot read {blocked}",
+            return self._outcome(runtime, failure="sandbox", message=f"the sandbox user {user} cannot read {blocked}",
                                  hint=f"chmod -R a+rX {model_dir}  (the engine runs as a non-root user)")
 
-        entrypoint, args = flavour.build(request, ALIAS)
-        tmp_bytes = max(64 * 1024**2, min(limits.memory_bytes // 4, 2 * 1024**3))
-        env = {"HOME": "/tmp", "XDG_CACHE_HOME": "/tmp/.cache", "HF_HOME": "/tmp/.cache/huggingface",
-               "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
-               "DO_NOT_TRACK": "1", "NUMBA_CACHE_DIR": "/tmp/.cache/numba", "TRITON_CACHE_DIR": "/tmp/.cache/triton"}
-        create: dict[str, Any] = dict(
-            image=image_id, command=args, name=f"pais-smoke-{uuid.uuid4().hex[:12]}", detach=True,
-            network_mode="none",
-            mounts=[Mount(target="/model", source=str(model_dir), type="bind", read_only=True)],
-            read_only=True, tmpfs={"/tmp": f"rw,nosuid,nodev,size={tmp_bytes},mode=1777"},
-            cap_drop=["ALL"], security_opt=["no-new-privileges"], user=user,
-            mem_limit=limits.memory_bytes, memswap_limit=limits.memory_bytes,
-            nano_cpus=int(limits.cpus * 1e9), pids_limit=limits.pids,
-            environment=env, labels={SMOKE_LABEL: "1"}, working_dir="/tmp",
-        )
-        if entrypoint is not None:
-            create["entrypoint"] = entrypoint
-        if flavour.shm_bytes:
-            create["shm_size"] = flavour.shm_bytes
-        if request.gpu:
-            create["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
-        details: dict[str, Any] = {
-            "image": image_ref, "image_id": image_id, "flavour": flavour.name,
-            "command": (entrypoint or []) + args, "user": user, "network": "none",
-            "limits": {"memory_bytes": limits.memory_bytes, "cpus": limits.cpus, "pids": limits.pids,
-                       "timeout_s": limits.timeout_s},
-        }
-        base = dict(engine_exercised=False, details=details)
-
+        spec, details = self._spec(request, model_dir, image_ref, image.id, flavour, user)
+        run = _Run(self, runtime, flavour, request, details)
         container = None
-        killed = False
         try:
             try:
-                container = client.containers.create(**create)
+                container = client.containers.create(**spec)
                 details["container"] = container.id
-                t0 = time.monotonic()
+                run.started = time.monotonic()
                 container.start()
+                run.engine_exercised = True
             except APIError as exc:
                 hint = None
                 if request.gpu and "gpu" in str(exc).lower():
-                    hint = "install the NVIDIA Container Toolkit for this engine, or run without a GPU"
-                return self._outcome(runtime, failure="sandbox", message=f"the container engine could not start the "
-                                     f"engine container: {exc.explanation or exc}", hint=hint, **base)
-            deadline = t0 + limits.timeout_s
-            prober = _Prober(container, user)
-            ready = False
-            health: HttpAnswer | None = None
-            while time.monotonic() < deadline:
-                container.reload()
-                if container.status not in ("created", "running"):
-                    break
-                try:
-                    health = prober.request("GET", flavour.health_path, None, min(5.0, deadline - time.monotonic()))
-                except _NoClient:
-                    return self._outcome(runtime, failure="sandbox", message=f"{image_ref} has neither python3 nor "
-                                         "curl: pais cannot reach the engine inside its network-less container", **base)
-                except APIError:
-                    health = None  # the container stopped between the check and the exec
-                if health is not None and health.status == 200:
-                    ready = True
-                    break
-                time.sleep(_POLL_S)
-            load_seconds = time.monotonic() - t0
-
-            if not ready:
-                container.reload()
-                if container.status in ("created", "running"):
-                    container.kill()
-                    killed = True
-                    container.wait(timeout=30)
-                    details["log_tail"] = _tail(self._logs(container))
-                    details["seconds_to_failure"] = load_seconds
-                    return self._outcome(
-                        runtime, failure="timeout",
-                        message=f"the engine was not ready within {limits.timeout_s:g} s (last probe of "
-                                f"{flavour.health_path}: {f'HTTP {health.status}' if health and health.status else 'no answer'})",
-                        hint="raise the smoke timeout, or check the log tail in details", **base)
-                return self._exited(container, runtime, flavour, load_seconds, base, details, limits.memory_bytes,
-                                    killed=False, during="while loading the model")
-
-            base["engine_exercised"] = True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return self._outcome(runtime, failure="timeout", load_seconds=load_seconds,
-                                     message=f"no time left for the inference within {limits.timeout_s:g} s", **base)
-            if request.kind == "embedding":
-                body: dict[str, Any] = {"model": ALIAS, "input": EMBED_INPUT}
-                path = "/v1/embeddings"
-            else:
-                # min_tokens / ignore_eos: at least one generated token even from a random tiny model
-                # (llama-cpp-python and vLLM read min_tokens, llama.cpp and vLLM ignore_eos).
-                body = {"model": ALIAS, "prompt": PROMPT, "max_tokens": 4, "min_tokens": 1, "ignore_eos": True,
-                        "temperature": 0}
-                path = "/v1/completions"
-            try:
-                answer = prober.request("POST", path, body, left)
-            except APIError:
-                answer = HttpAnswer(0, 0.0, "the container stopped during the request")
-            details["request"] = {"path": path, "body": body}
-            peak, source = self._peak_memory(container, prober)
-            details["peak_memory_source"] = source
-            container.reload()
-            if container.status not in ("created", "running"):
-                return self._exited(container, runtime, flavour, load_seconds, base, details, limits.memory_bytes,
-                                    killed=False, during="during the inference request")
-            common = dict(load_seconds=load_seconds, inference_seconds=answer.seconds or None,
-                          peak_memory_bytes=peak, **base)
-            if self.on_answered is not None:
-                self.on_answered(container)
-            if answer.status == 0 and time.monotonic() >= deadline:
-                return self._outcome(runtime, failure="timeout", message=f"the engine did not answer {path} within "
-                                     f"{limits.timeout_s:g} s (load plus inference)", **common)
-            if answer.status != 200:
-                details["response_tail"] = _tail(answer.body, 1000)
-                return self._outcome(runtime, failure="bad-output",
-                                     message=f"{path} answered HTTP {answer.status}: {answer.body[:300]}", **common)
-            try:
-                data = answer.json()
-            except ValueError:
-                details["response_tail"] = _tail(answer.body, 1000)
-                return self._outcome(runtime, failure="bad-output", message=f"{path} answered non-JSON", **common)
-            verdict = self._check(request, data)
-            if isinstance(verdict, str):
-                details["response_tail"] = _tail(answer.body, 1000)
-                return self._outcome(runtime, failure="bad-output", message=verdict, **common)
-            shape, summary = verdict
-            return self._outcome(runtime, passed=True, output_shape=shape, message=summary, **common)
+                    hint = "install the NVIDIA Container Toolkit where the engine runs, or run without a GPU"
+                return run.outcome(failure="sandbox", hint=hint,
+                                   message=f"the container engine could not start the engine container: "
+                                           f"{exc.explanation or exc}")
+            return run.drive(container)
         finally:
             if container is not None:
                 if "log_tail" not in details:  # stop it, then read its whole log before removing it
                     try:
                         container.kill()
                     except APIError:
-                        pass  # already stopped
-                    details["log_tail"] = _tail(self._logs(container))
+                        pass  # it had stopped
+                    details["log_tail"] = _tail(_logs(container))
                 try:
                     container.remove(force=True, v=True)
                 except NotFound:
@@ -570,103 +490,225 @@ class ContainerSandbox:
                 except APIError as exc:
                     details["remove_error"] = str(exc)
 
-    # -- helpers ---------------------------------------------------------------------------------
-
     @staticmethod
-    def _logs(container: Any) -> str:
-        try:
-            return container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
-        except Exception as exc:  # noqa: BLE001 - logs are an explanation, never the verdict
-            return f"(logs unavailable: {exc})"
+    def _spec(request: SmokeRequest, model_dir: Path, image_ref: str, image_id: str, flavour: Flavour,
+              user: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The container to create (docker SDK `containers.create` arguments), and its description."""
+        from docker.types import DeviceRequest, Mount
 
-    def _exited(self, container: Any, runtime: str, flavour: Flavour, load_seconds: float, base: dict[str, Any],
-                details: dict[str, Any], memory_bytes: int, *, killed: bool, during: str) -> SmokeOutcome:
-        """Explain a container that stopped by itself: OOM, the engine refusing the model, a crash."""
+        limits = request.limits
+        entrypoint, args = flavour.build(request, ALIAS)
+        tmp_bytes = max(64 * 1024**2, min(limits.memory_bytes // 4, 2 * 1024**3))
+        env = {"HOME": "/tmp", "XDG_CACHE_HOME": "/tmp/.cache", "HF_HOME": "/tmp/.cache/huggingface",
+               "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
+               "DO_NOT_TRACK": "1", "NUMBA_CACHE_DIR": "/tmp/.cache/numba", "TRITON_CACHE_DIR": "/tmp/.cache/triton"}
+        spec: dict[str, Any] = {
+            "image": image_id, "command": args, "name": f"pais-smoke-{uuid.uuid4().hex[:12]}", "detach": True,
+            "network_mode": "none",
+            "mounts": [Mount(target="/model", source=str(model_dir), type="bind", read_only=True)],
+            "read_only": True, "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={tmp_bytes},mode=1777"},
+            "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"], "user": user,
+            "mem_limit": limits.memory_bytes, "memswap_limit": limits.memory_bytes,  # no swap beyond the limit
+            "nano_cpus": int(limits.cpus * 1e9), "pids_limit": limits.pids,
+            "environment": env, "labels": {SMOKE_LABEL: "1"}, "working_dir": "/tmp",
+        }
+        if entrypoint is not None:
+            spec["entrypoint"] = entrypoint
+        if flavour.shm_bytes:
+            spec["shm_size"] = flavour.shm_bytes
+        if request.gpu:
+            spec["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+        details: dict[str, Any] = {
+            "image": image_ref, "image_id": image_id, "flavour": flavour.name,
+            "command": (entrypoint or []) + args, "user": user, "network": "none",
+            "limits": {"memory_bytes": limits.memory_bytes, "cpus": limits.cpus, "pids": limits.pids,
+                       "timeout_s": limits.timeout_s},
+        }
+        return spec, details
+
+
+def _logs(container: Any) -> str:
+    try:
+        return container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+    except Exception as exc:  # noqa: BLE001 - logs are an explanation, never the verdict
+        return f"(logs unavailable: {exc})"
+
+
+class _Run:
+    """One started engine container: readiness, the request, the verdict."""
+
+    def __init__(self, sandbox: ContainerSandbox, runtime: str, flavour: Flavour, request: SmokeRequest,
+                 details: dict[str, Any]) -> None:
+        self.sandbox = sandbox
+        self.runtime = runtime
+        self.flavour = flavour
+        self.request = request
+        self.details = details
+        self.started = time.monotonic()
+        self.engine_exercised = False
+        self.load_seconds: float | None = None
+
+    def outcome(self, **kwargs: Any) -> SmokeOutcome:
+        kwargs.setdefault("load_seconds", self.load_seconds)
+        return SmokeOutcome(passed=kwargs.pop("passed", False), backend=BACKEND, runtime=self.runtime,
+                            engine_exercised=self.engine_exercised, details=self.details, **kwargs)
+
+    def drive(self, container: Any) -> SmokeOutcome:
+        from docker.errors import APIError
+
+        limits = self.request.limits
+        deadline = self.started + limits.timeout_s
+        prober = _Prober(container, self.details["user"])
+        health: HttpAnswer | None = None
+        while time.monotonic() < deadline:
+            container.reload()
+            if container.status not in ("created", "running"):
+                return self.exited(container, "while loading the model")
+            try:
+                health = prober.request("GET", self.flavour.health_path, None, min(5.0, deadline - time.monotonic()))
+            except _NoClient:
+                return self.outcome(failure="sandbox", message=f"{self.details['image']} has neither python3 nor "
+                                    "curl: pais cannot reach the engine inside its network-less container")
+            except APIError:
+                health = None  # it stopped between the check and the exec: the next turn explains
+            if health is not None and health.status == 200:
+                break
+            time.sleep(_POLL_S)
+        else:
+            container.reload()
+            if container.status not in ("created", "running"):
+                return self.exited(container, "while loading the model")
+            self.details["seconds_to_failure"] = time.monotonic() - self.started
+            container.kill()
+            container.wait(timeout=30)
+            self.details["log_tail"] = _tail(_logs(container))
+            last = f"HTTP {health.status}" if health and health.status else "no answer"
+            return self.outcome(failure="timeout", hint="raise the smoke timeout, or read details.log_tail",
+                                message=f"the engine was not ready within {limits.timeout_s:g} s "
+                                        f"(last probe of {self.flavour.health_path}: {last})")
+        self.load_seconds = time.monotonic() - self.started
+
+        left = deadline - time.monotonic()
+        body: dict[str, Any]
+        if self.request.kind == "embedding":
+            path, body = "/v1/embeddings", {"model": ALIAS, "input": EMBED_INPUT}
+        else:
+            # min_tokens / ignore_eos: at least one generated token even from a random tiny model
+            # (llama-cpp-python and vLLM read min_tokens; llama.cpp and vLLM ignore_eos).
+            path, body = "/v1/completions", {"model": ALIAS, "prompt": PROMPT, "max_tokens": 4, "min_tokens": 1,
+                                             "ignore_eos": True, "temperature": 0}
+        self.details["request"] = {"path": path, "body": body}
         try:
-            result = container.wait(timeout=30)
-            code = int(result.get("StatusCode", -1))
-        except Exception:  # noqa: BLE001
-            code = -1
+            answer = prober.request("POST", path, body, left)
+        except APIError:
+            answer = HttpAnswer(0, 0.0, "the container stopped during the request")
+        container.reload()
+        if container.status not in ("created", "running"):
+            return self.exited(container, "during the inference request")
+        peak, source = _peak_memory(container, prober)
+        self.details["peak_memory_source"] = source
+        if self.sandbox.on_answered is not None:
+            self.sandbox.on_answered(container)
+        measured = {"inference_seconds": answer.seconds or None, "peak_memory_bytes": peak}
+        if answer.status == 0:
+            timed_out = time.monotonic() >= deadline
+            return self.outcome(failure="timeout" if timed_out else "bad-output", **measured,
+                                message=f"no answer from {path}"
+                                        + (f" within {limits.timeout_s:g} s (load plus inference)" if timed_out
+                                           else f": {answer.body[:300]}"))
+        if answer.status != 200:
+            self.details["response_tail"] = _tail(answer.body, 1000)
+            return self.outcome(failure="bad-output", message=f"{path} answered HTTP {answer.status}: "
+                                f"{answer.body[:300]}", **measured)
+        try:
+            verdict = _check(self.request, answer.json())
+        except ValueError:
+            verdict = f"{path} answered something that is not JSON"
+        if isinstance(verdict, str):
+            self.details["response_tail"] = _tail(answer.body, 1000)
+            return self.outcome(failure="bad-output", message=verdict, **measured)
+        shape, summary = verdict
+        return self.outcome(passed=True, output_shape=shape, message=summary, **measured)
+
+    def exited(self, container: Any, during: str) -> SmokeOutcome:
+        """Explain a container that stopped by itself: OOM, the engine refusing the model, a crash."""
+        with contextlib.suppress(Exception):  # the state below says what it can
+            container.wait(timeout=30)
         container.reload()
         state = container.attrs.get("State") or {}
-        code = int(state.get("ExitCode", code))
-        log = self._logs(container)
-        details["exit_code"] = code
-        details["oom_killed"] = bool(state.get("OOMKilled"))
-        details["log_tail"] = _tail(log)
-        details["seconds_to_failure"] = load_seconds
-        common: dict[str, Any] = dict(base)
-        if base.get("engine_exercised"):  # it had loaded the model: the failure came later
-            common["load_seconds"] = load_seconds
-        if state.get("OOMKilled") or (code == 137 and not killed):
-            return self._outcome(runtime, failure="oom",
-                                 message=f"the engine was killed for memory {during} (exit {code}): it needs more "
-                                         f"than the {_fmt_bytes(memory_bytes)} memory limit",
-                                 hint="raise the smoke memory limit (SmokeLimits.memory_bytes / --memory)", **common)
+        code = int(state.get("ExitCode", -1))
+        log = _logs(container)
+        self.details.update(exit_code=code, oom_killed=bool(state.get("OOMKilled")), log_tail=_tail(log),
+                            seconds_to_failure=time.monotonic() - self.started)
+        limit = self.request.limits.memory_bytes
+        if state.get("OOMKilled") or code == 137:  # pais kills only containers it has judged already
+            return self.outcome(failure="oom", hint="raise the smoke memory limit (SmokeLimits.memory_bytes)",
+                                message=f"the engine was killed for memory {during} (exit {code}): it needs "
+                                        f"more than the {_fmt_bytes(limit)} memory limit")
         cause = _cause(log)
         if code != 0 and _REFUSAL.search(log):
-            return self._outcome(runtime, failure="refused",
-                                 message=f"the engine ({flavour.name}) refused the model {during} (exit {code}): {cause}",
-                                 hint="the log tail is in details.log_tail", **common)
-        return self._outcome(runtime, failure="crashed",
-                             message=f"the engine ({flavour.name}) exited {during} (exit {code}): {cause}",
-                             hint="the log tail is in details.log_tail", **common)
+            return self.outcome(failure="refused", hint="the engine's log tail is in details.log_tail",
+                                message=f"the engine ({self.flavour.name}) refused the model {during} "
+                                        f"(exit {code}): {cause}")
+        return self.outcome(failure="crashed", hint="the engine's log tail is in details.log_tail",
+                            message=f"the engine ({self.flavour.name}) exited {during} (exit {code}): {cause}")
 
-    @staticmethod
-    def _peak_memory(container: Any, prober: _Prober) -> tuple[int | None, str]:
-        sampled = 0
+
+def _peak_memory(container: Any, prober: _Prober) -> tuple[int | None, str]:
+    """The container's peak memory: its own cgroup's high-water mark (cgroup v2 memory.peak, v1
+    memory.max_usage_in_bytes, read through exec: the same counter `docker stats` reports as
+    max_usage, without the second stats takes), else the stats API, else the current usage."""
+    for path in ("/sys/fs/cgroup/memory.peak", "/sys/fs/cgroup/memory/memory.max_usage_in_bytes"):
         try:
-            stats = container.stats(stream=False)
-            mem = stats.get("memory_stats") or {}
-            if mem.get("max_usage"):
-                return int(mem["max_usage"]), "stats.memory_stats.max_usage"
-            sampled = max(sampled, int(mem.get("usage") or 0))
+            text = prober.read_file(path)
         except Exception:  # noqa: BLE001
-            pass
-        for path in ("/sys/fs/cgroup/memory.peak", "/sys/fs/cgroup/memory/memory.max_usage_in_bytes"):
-            try:
-                text = prober.read_file(path)
-            except Exception:  # noqa: BLE001
-                text = None
-            if text and text.strip().isdigit():
-                return int(text.strip()), f"cgroup {path}"
-        return (sampled or None), "stats.memory_stats.usage (sampled)"
+            text = None
+        if text and text.strip().isdigit():
+            return int(text.strip()), f"cgroup {path}"
+    try:
+        mem = container.stats(stream=False).get("memory_stats") or {}
+    except Exception:  # noqa: BLE001
+        return None, "unavailable"
+    if mem.get("max_usage"):
+        return int(mem["max_usage"]), "stats memory_stats.max_usage"
+    if mem.get("usage"):
+        return int(mem["usage"]), "stats memory_stats.usage (after the request; no peak available)"
+    return None, "unavailable"
 
-    @staticmethod
-    def _check(request: SmokeRequest, data: Any) -> tuple[list[int], str] | str:
-        """(output shape, summary) when the answer is a well-formed result, else why it is not."""
-        if not isinstance(data, dict):
-            return "the answer is not a JSON object"
-        if request.kind == "embedding":
-            items = data.get("data")
-            if not isinstance(items, list) or not items or not isinstance(items[0], dict):
-                return "the embeddings answer has no data[0]"
-            vector = items[0].get("embedding")
-            if not isinstance(vector, list) or not vector:
-                return "data[0].embedding is empty or not a list"
-            if not _finite(vector):
-                return "the embedding holds non-finite or non-numeric values"
-            shape = _shape(vector)
-            dim = shape[-1]
-            if request.expected_dim is not None and dim != request.expected_dim:
-                return f"the embedding has dimension {dim}, and the model's config says {request.expected_dim}"
-            note = "" if len(shape) == 1 else f" (one vector per token: {shape[0]} tokens; the model has no pooling)"
-            return shape, f"embedding of dimension {dim}, all values finite{note}"
-        choices = data.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            return "the completion answer has no choices[0]"
-        text = choices[0].get("text")
-        if not isinstance(text, str):
-            return "choices[0].text is not a string"
-        usage = data.get("usage") or {}
-        tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
-        if not isinstance(tokens, int):
-            tokens = 1 if text else 0
-        if tokens < 1:
-            return "the engine generated no token"
-        logprobs = choices[0].get("logprobs")
-        if isinstance(logprobs, dict) and isinstance(logprobs.get("token_logprobs"), list):
-            values = [v for v in logprobs["token_logprobs"] if v is not None]
-            if not _finite(values):
-                return "the completion's log-probabilities are not finite"
-        return [tokens], f"{tokens} token(s) generated: {text[:60]!r}"
+
+def _check(request: SmokeRequest, data: Any) -> tuple[list[int], str] | str:
+    """(output shape, summary) when the answer is a well-formed result, else why it is not."""
+    if not isinstance(data, dict):
+        return "the answer is not a JSON object"
+    if request.kind == "embedding":
+        items = data.get("data")
+        if not isinstance(items, list) or not items or not isinstance(items[0], dict):
+            return "the embeddings answer has no data[0]"
+        vector = items[0].get("embedding")
+        if not isinstance(vector, list) or not vector:
+            return "data[0].embedding is empty or not a list"
+        if not _finite(vector):
+            return "the embedding holds non-finite or non-numeric values"
+        shape = _shape(vector)
+        dim = shape[-1]
+        if request.expected_dim is not None and dim != request.expected_dim:
+            return f"the embedding has dimension {dim}, and the model's config says {request.expected_dim}"
+        note = "" if len(shape) == 1 else f" (one vector per token: {shape[0]} tokens; the model has no pooling)"
+        return shape, f"embedding of dimension {dim}, all values finite{note}"
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return "the completion answer has no choices[0]"
+    text = choices[0].get("text")
+    if not isinstance(text, str):
+        return "choices[0].text is not a string"
+    usage = data.get("usage")
+    tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    if not isinstance(tokens, int):
+        tokens = 1 if text else 0
+    if tokens < 1:
+        return "the engine generated no token"
+    logprobs = choices[0].get("logprobs")
+    if (isinstance(logprobs, dict) and isinstance(logprobs.get("token_logprobs"), list)
+            and not _finite([v for v in logprobs["token_logprobs"] if v is not None])):
+        return "the completion's log-probabilities are not finite"
+    return [tokens], f"{tokens} token(s) generated: {text[:60]!r}"

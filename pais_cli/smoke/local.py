@@ -15,12 +15,18 @@ The CLI process never imports a runtime or touches the weights. It starts
 
 Limits, without cgroups:
 
-- memory: RLIMIT_DATA = the limit (private writable memory: the heap, tensors, llama.cpp
-  buffers; allocations past it fail at once and surface as MemoryError / bad_alloc / "failed
-  to allocate"), plus a watchdog here that samples the resident memory of the whole process
-  tree every 0.1 s and kills it past the limit (this covers memory-mapped weights, which
-  RLIMIT_DATA does not count), plus the child's own peak (VmHWM) checked after the run. RLIMIT_AS
-  is not used: torch reserves gigabytes of address space it never touches.
+- memory, three layers: (1) a watchdog here samples the resident memory of the whole process
+  tree every 0.05 s and kills it past the limit (resident memory counts memory-mapped weights
+  too); (2) the child's own peak (VmHWM), checked after the run, catches what grew and ended
+  between two samples; (3) RLIMIT_DATA, the hard cap on private writable memory, sits above
+  the limit by a headroom (default max(256 MiB, 25%)) so that it only stops bursts faster than
+  the watchdog: allocations past it fail at once (MemoryError, std::bad_alloc, ggml "failed to
+  allocate"). The cap is not put at the limit itself because some libraries do not fail when an
+  allocation fails: OpenBLAS's thread-buffer allocation at import retries forever (measured:
+  `import sentence_transformers` under a 300 MiB RLIMIT_DATA spins until killed), which would
+  read as a timeout. A run killed by the clock while its private memory sits at the cap is
+  reported as out of memory. RLIMIT_AS is not used: torch reserves gigabytes of address space
+  it never touches.
 - time: the wall clock, enforced here (the whole process group is killed); RLIMIT_CPU at
   timeout x cpus as a backstop.
 - CPUs: the child's CPU affinity is cut to ceil(cpus) cores, and the runtimes are told to use
@@ -54,7 +60,8 @@ RUNNER = Path(__file__).with_name("runner.py")
 SANDBOX_MODEL = "/model"
 SANDBOX_RUNNER = "/pais/runner.py"
 FSIZE_LIMIT = 64 * 1024**2
-POLL_S = 0.1
+POLL_S = 0.05
+CAP_NEAR = 0.9  # killed by the clock with private memory at 90% of the cap or more: out of memory
 KILL_WAIT_S = 10.0
 INSPECT_TIMEOUT_S = 60.0
 PREFLIGHT_TIMEOUT_S = 30.0
@@ -78,7 +85,8 @@ MEMORY_PATTERN = re.compile(
     re.IGNORECASE,
 )
 # Lines of llama.cpp / Python output that say why something failed, for the message.
-CAUSE_PATTERN = re.compile(r"error|failed|invalid|corrupt|exceeds|not within|out of bounds|unexpected|Traceback", re.IGNORECASE)
+ERROR_PATTERN = re.compile(r"error|invalid|corrupt|exceeds|not within|out of bounds", re.IGNORECASE)
+CAUSE_PATTERN = re.compile(r"failed|unexpected|cannot|unable", re.IGNORECASE)
 
 # Only these files of /etc are visible in the bubblewrap sandbox.
 ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf",
@@ -117,10 +125,10 @@ exit $?
 """
 
 
-def _gib(n: int | float) -> str:
+def _gib(n: int | float, digits: int = 0) -> str:
     if n >= 1024**3:
         return f"{n / 1024**3:.2f} GiB"
-    return f"{n / 1024**2:.0f} MiB"
+    return f"{n / 1024**2:.{digits}f} MiB"
 
 
 @dataclass
@@ -172,11 +180,12 @@ class LocalSandbox:
 
     name = "local"
 
-    def __init__(self, python: str | None = None, isolation: str = "auto") -> None:
+    def __init__(self, python: str | None = None, isolation: str = "auto", data_headroom: int | None = None) -> None:
         if isolation not in ("auto", "bwrap", "unshare"):
             raise ValueError(f"unknown isolation {isolation!r}: use auto, bwrap or unshare")
         self.python = python or sys.executable
         self.isolation = isolation
+        self.data_headroom = data_headroom  # bytes above the memory limit for RLIMIT_DATA; None: the default
         self._interpreter: Interpreter | None = None
         self._isolation_choice: str | None = None
 
@@ -336,25 +345,30 @@ class LocalSandbox:
         """Start the runner in the sandbox with the limits applied (used by run and by the probe)."""
         kind = self.sandbox_kind()
         command = self._command(kind, model_dir, spec, limits)
-        return Child(command, limits)
+        return Child(command, limits, self.data_headroom)
 
     def run(self, request: SmokeRequest) -> SmokeOutcome:
         model_dir = Path(request.model_dir)
         if not model_dir.is_dir():
             raise FileNotFoundError(f"model directory {model_dir} does not exist")
+        refusal = _refuse_before_start(request)
+        if refusal:  # no runtime is needed to refuse
+            try:
+                label = self.check_runtime(request.runtime)
+            except BackendUnavailable:
+                label = request.runtime
+            return SmokeOutcome(passed=False, backend=self.name, runtime=label, engine_exercised=False, failure="refused",
+                                message=refusal[0], hint=refusal[1])
         label = self.check_runtime(request.runtime)
         outcome = SmokeOutcome(passed=False, backend=self.name, runtime=label, engine_exercised=False)
-        refusal = _refuse_before_start(request)
-        if refusal:
-            outcome.failure, outcome.message, outcome.hint = "refused", refusal[0], refusal[1]
-            return outcome
         limits = request.limits
         spec = {"mode": "smoke", "runtime": request.runtime, "kind": request.kind, "gguf_file": request.gguf_file,
                 "expected_dim": request.expected_dim, "threads": _threads(limits), "max_tokens": 4, "n_ctx": 256}
         try:
             child = self.spawn(model_dir, spec, limits)
-        except BackendUnavailable:
-            raise
+        except OSError as exc:
+            outcome.failure, outcome.message = "sandbox", f"the sandbox did not start: {exc}"
+            return outcome
         finished = child.wait()
         return _outcome(outcome, finished, limits)
 
@@ -404,12 +418,17 @@ def _user_tasks(uid: int) -> int:
     return count
 
 
-def _preexec(limits: SmokeLimits, cpus: set[int] | None, nproc: int | None) -> Callable[[], None]:
+def data_cap(limits: SmokeLimits, headroom: int | None = None) -> int:
+    """RLIMIT_DATA for a memory limit: the limit plus headroom (default max(256 MiB, 25%))."""
     memory = int(limits.memory_bytes)
+    return memory + (max(256 * 1024**2, memory // 4) if headroom is None else int(headroom))
+
+
+def _preexec(limits: SmokeLimits, cpus: set[int] | None, nproc: int | None, cap: int) -> Callable[[], None]:
     cpu_seconds = int(math.ceil(limits.timeout_s * max(1.0, limits.cpus))) + 2
 
     def apply() -> None:  # runs in the forked child, before exec: async-signal-safe calls only in spirit
-        resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT))
@@ -430,6 +449,8 @@ class Finished:
     timed_out: bool
     memory_killed: bool
     peak_tree_rss: int
+    last_data: int  # the largest private memory (VmData) of a process in the tree, at the last sample
+    data_cap: int
     isolation: dict[str, Any]
     limits: dict[str, Any]
 
@@ -449,15 +470,16 @@ class Finished:
 class Child:
     """The sandboxed runner: started at construction; `wait` bounds it by the limits."""
 
-    def __init__(self, command: SandboxCommand, limits: SmokeLimits) -> None:
+    def __init__(self, command: SandboxCommand, limits: SmokeLimits, data_headroom: int | None = None) -> None:
         self.command = command
         self.limits = limits
+        self.data_cap = data_cap(limits, data_headroom)
         affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         cpus = set(affinity[: _threads(limits)]) if affinity else None
         nproc = None if os.geteuid() == 0 else _user_tasks(os.geteuid()) + int(limits.pids)
         self.limit_notes = {
-            "memory": f"{_gib(limits.memory_bytes)}: RLIMIT_DATA, a resident-memory watchdog on the process tree "
-                      f"(every {POLL_S:g} s), and the child's peak resident memory",
+            "memory": f"{_gib(limits.memory_bytes)}: resident memory of the process tree sampled every {POLL_S:g} s, "
+                      f"the child's peak resident memory, and RLIMIT_DATA {_gib(self.data_cap)} as the hard cap",
             "time": f"{limits.timeout_s:g} s wall clock (process group killed); RLIMIT_CPU {int(math.ceil(limits.timeout_s * max(1.0, limits.cpus))) + 2} s",
             "cpus": f"affinity to {len(cpus) if cpus else '?'} core(s), {_threads(limits)} runtime thread(s)",
             "pids": (f"RLIMIT_NPROC {nproc} (the user's tasks plus {limits.pids})" if nproc is not None
@@ -468,7 +490,7 @@ class Child:
         self.started = time.monotonic()
         try:
             self.proc = subprocess.Popen(command.argv, env=command.env, stdin=subprocess.DEVNULL, stdout=self._out,
-                                         stderr=self._err, start_new_session=True, preexec_fn=_preexec(limits, cpus, nproc),
+                                         stderr=self._err, start_new_session=True, preexec_fn=_preexec(limits, cpus, nproc, self.data_cap),
                                          close_fds=True)
         except OSError:
             self._cleanup()
@@ -487,7 +509,7 @@ class Child:
     def wait(self) -> Finished:
         deadline = self.started + float(self.limits.timeout_s)
         timed_out = memory_killed = False
-        peak = 0
+        peak = data = 0
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -500,7 +522,7 @@ class Child:
                     break
                 except subprocess.TimeoutExpired:
                     pass
-                rss = _tree_rss(self.proc.pid)
+                rss, data = _tree_memory(self.proc.pid)
                 peak = max(peak, rss)
                 if rss > self.limits.memory_bytes:
                     memory_killed = True
@@ -513,8 +535,9 @@ class Child:
         lines = _parse_lines(self._read(self._out, 1024 * 1024, head=True))
         stderr = self._read(self._err, STDERR_TAIL * 4)
         self._cleanup()
-        return Finished(self.proc.returncode, lines, stderr, wall, timed_out, memory_killed, peak,
-                        self.command.isolation, self.limit_notes)
+        return Finished(returncode=self.proc.returncode, lines=lines, stderr=stderr, wall_seconds=wall, timed_out=timed_out,
+                        memory_killed=memory_killed, peak_tree_rss=peak, last_data=data, data_cap=self.data_cap,
+                        isolation=self.command.isolation, limits=self.limit_notes)
 
     @staticmethod
     def _read(f: Any, limit: int, head: bool = False) -> str:
@@ -557,8 +580,11 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _tree_rss(root: int) -> int:
-    total, stack, seen = 0, [root], set()
+def _tree_memory(root: int) -> tuple[int, int]:
+    """Resident memory of the process tree under `root`, summed, and the largest private data
+    size (statm's data: VmData + stack) of one process in it, which RLIMIT_DATA bounds."""
+    total, data, stack, seen = 0, 0, [root], set()
+    page = resource.getpagesize()
     while stack:
         pid = stack.pop()
         if pid in seen:
@@ -566,11 +592,13 @@ def _tree_rss(root: int) -> int:
         seen.add(pid)
         try:
             with open(f"/proc/{pid}/statm") as f:
-                total += int(f.read().split()[1]) * resource.getpagesize()
+                fields = f.read().split()
+            total += int(fields[1]) * page
+            data = max(data, int(fields[5]) * page)
         except (OSError, ValueError, IndexError):
             continue
         stack += _children(pid)
-    return total
+    return total, data
 
 
 def _signal_name(number: int) -> str:
@@ -583,12 +611,10 @@ def _signal_name(number: int) -> str:
 def _cause(stderr: str) -> str | None:
     """The most telling line of the child's stderr."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if MEMORY_PATTERN.search(line):
-            return line[:400]
-    for line in reversed(lines):
-        if CAUSE_PATTERN.search(line) and "Traceback" not in line:
-            return line[:400]
+    for pattern in (MEMORY_PATTERN, ERROR_PATTERN, CAUSE_PATTERN):
+        for line in reversed(lines):
+            if pattern.search(line) and not line.startswith("Traceback"):
+                return line[:400]
     return lines[-1][:400] if lines else None
 
 
@@ -619,24 +645,28 @@ def _outcome(outcome: SmokeOutcome, finished: Finished, limits: SmokeLimits) -> 
 
     def fail(kind: str, message: str, hint: str | None = None) -> SmokeOutcome:
         outcome.passed, outcome.failure, outcome.message, outcome.hint = False, kind, message, hint  # type: ignore[assignment]
-        if kind in ("crashed", "refused", "sandbox", "oom"):
+        if stderr_tail.strip():
             outcome.details["stderr_tail"] = stderr_tail
         return outcome
 
     oom_hint = "give the smoke test more memory, or check that the model is the size it claims"
+    if finished.timed_out and finished.last_data >= CAP_NEAR * finished.data_cap:
+        return fail("oom", f"out of memory: no result within the {limits.timeout_s:g} s time limit, and the private memory "
+                           f"sat at its {_gib(finished.data_cap)} cap while {where} (the memory limit is {memory}): "
+                           "a library kept retrying a failed allocation", oom_hint)
     if finished.timed_out:
         return fail("timeout", f"no result within the {limits.timeout_s:g} s time limit: killed while {where}",
                     "give the smoke test more time, or check that the model is the size it claims")
     if finished.memory_killed:
         return fail("oom", f"out of memory: the sandbox's resident memory passed the {memory} limit while {where} "
-                           f"(killed at {_gib(finished.peak_tree_rss)})", oom_hint)
+                           f"(killed at {_gib(finished.peak_tree_rss, 1)})", oom_hint)
     if result is not None:
         failure = result.get("failure")
         message = str(result.get("message") or "")
         if result.get("ok") and failure is None:
             peak = outcome.peak_memory_bytes or 0
             if peak > limits.memory_bytes:
-                return fail("oom", f"out of memory: peak resident memory {_gib(peak)} is over the {memory} limit", oom_hint)
+                return fail("oom", f"out of memory: peak resident memory {_gib(peak, 1)} is over the {memory} limit", oom_hint)
             outcome.passed, outcome.message = True, message or "loaded and ran one inference"
             return outcome
         if failure in ("refused", "crashed", "sandbox") and (MEMORY_PATTERN.search(stderr_tail) or MEMORY_PATTERN.search(message)):

@@ -55,12 +55,5 @@ def run_probe(model_dir: Path, connect: str, sandboxed: bool = True, sandbox: Lo
         data = next((line["result"] for line in reversed(lines) if "result" in line), None)
         return _result(data, False, done.returncode, done.stderr, {})
     sandbox = sandbox or LocalSandbox()
-    kind = sandbox.sandbox_kind()
-    command = sandbox._command(kind, Path(model_dir), spec, SmokeLimits(timeout_s=timeout_s))
-    # The runner is told where the model is inside the sandbox.
-    spec_inside = {**spec, "write_dir": command.model_path}
-    command.argv[-1] = json.dumps(spec_inside)
-    from .local import Child
-
-    finished = Child(command, SmokeLimits(timeout_s=timeout_s)).wait()
+    finished = sandbox.spawn(Path(model_dir), spec, SmokeLimits(timeout_s=timeout_s)).wait()  # writes to spec's model_path
     return _result(finished.result, True, finished.returncode, finished.stderr, {"isolation": finished.isolation})

@@ -386,7 +386,7 @@ def probe(spec: dict[str, Any]) -> dict[str, Any]:
         result["connect"] = {"ok": True, "error": None}
     except OSError as exc:
         result["connect"] = {"ok": False, "error": describe(exc)}
-    target = os.path.join(spec["write_dir"], ".pais-probe-write")
+    target = os.path.join(spec.get("write_dir") or spec["model_path"], ".pais-probe-write")
     try:
         with open(target, "w") as f:
             f.write("written from inside\n")

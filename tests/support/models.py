@@ -215,3 +215,30 @@ def write_llama_embedding_gguf(path: Path, hidden: int = 32, layers: int = 1, he
     writer.close()
     base.unlink()
     return path
+
+
+def write_transformers_llama(directory: Path, hidden: int = 32, layers: int = 2, heads: int = 2, vocab: int = 96,
+                             seed: int = 0, tokenizer: bool = True) -> Path:
+    """A tiny random `LlamaForCausalLM` built by transformers from a config and saved with
+    `save_pretrained` as safetensors (every tensor the architecture needs), plus, with
+    `tokenizer`, a word-level fast tokenizer that `AutoTokenizer` loads. Imports torch."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
+                         num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=128,
+                         bos_token_id=1, eos_token_id=2, pad_token_id=0, tie_word_embeddings=False)
+    LlamaForCausalLM(config).save_pretrained(directory, safe_serialization=True)
+    if tokenizer:
+        words = ["[PAD]", "[BOS]", "[EOS]", "[UNK]", "hello", ",", "my", "name", "is", "the", "a", "model"]
+        words += [f"w{i}" for i in range(vocab - len(words))]
+        backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+        backend.pre_tokenizer = pre_tokenizers.Whitespace()
+        fast = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", bos_token="[BOS]",
+                                       eos_token="[EOS]")
+        fast.save_pretrained(directory)
+    (directory / "README.md").write_text(f"# tiny-llama-transformers (seed {seed})\n\nA tiny random causal LM for tests.\n")
+    return directory
