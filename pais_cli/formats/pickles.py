@@ -267,6 +267,13 @@ class _Limit(Exception):
     pass
 
 
+class _Straddle(_Limit):
+    """An opcode crosses the end of a FRAME. Pickles never do that, and CPython's C unpickler
+    reading from a file object (torch.load's zip path uses a BytesIO) then drops the rest of the
+    frame and reads the opcode from the bytes after it, while pickletools, picklescan and this
+    walker read straight on: the two see different programs in the same bytes."""
+
+
 class _Reader:
     """Exact reads, line reads and skips over a stream, with a byte budget per pickle.
 
@@ -285,6 +292,7 @@ class _Reader:
         self.limit: int | None = None
         self.capture: bytearray | None = None
         self.capture_cap = 0
+        self.frame_end: int | None = None  # end of the current FRAME, as _pickle.c buffers it
 
     def _eof(self) -> Exception:
         return _Limit("stream truncated by a size bound") if self._truncated else _EOF()
@@ -317,6 +325,27 @@ class _Reader:
         if self.limit is not None and self.pos > self.limit:
             raise _Limit("pickle larger than the byte bound")
 
+    def _frame(self, n: int) -> None:
+        fe = self.frame_end
+        if fe is None:
+            return
+        if self.pos >= fe:
+            self.frame_end = None
+        elif self.pos + n > fe:
+            raise _Straddle(f"an opcode crosses the end of a FRAME at byte {fe}; CPython's unpickler and linear "
+                            "decoders (pickletools, picklescan) read different opcodes from there")
+
+    def start_frame(self, n: int) -> None:
+        fe = self.frame_end
+        if fe is not None and self.pos < fe:
+            if self.pos + n > fe:
+                raise _Straddle(f"a FRAME inside a frame it does not fit in (byte {self.pos}); CPython's "
+                                "unpickler and linear decoders read different opcodes from there")
+            return  # _pickle.c keeps the outer frame's buffer; nothing changes
+        if self._size is not None and self.pos + n > self._size:
+            raise self._eof()  # _pickle.c fails reading the frame
+        self.frame_end = self.pos + n
+
     def at_eof(self) -> bool:
         if self._i < len(self._buf):
             return False
@@ -325,6 +354,7 @@ class _Reader:
         return not chunk
 
     def read(self, n: int) -> bytes:
+        self._frame(n)
         self._fill(self._i + n)
         data = self._buf[self._i:self._i + n]
         self._i += n
@@ -334,6 +364,7 @@ class _Reader:
         return data
 
     def skip(self, n: int) -> None:
+        self._frame(n)
         avail = len(self._buf) - self._i
         if n <= avail:
             self._captured(self._buf[self._i:self._i + n])
@@ -363,6 +394,8 @@ class _Reader:
 
     def readline(self) -> tuple[bytes, bool]:
         """A line without its newline, keeping at most KEEP_STR bytes; (line, was_cut)."""
+        self._frame(0)
+        line_start = self.pos
         kept = bytearray()
         total = 0
         while True:
@@ -377,6 +410,9 @@ class _Reader:
                 kept += seg[:KEEP_STR + 1 - len(kept)]
             self._check_limit()
             if j >= 0:
+                if self.frame_end is not None and line_start < self.frame_end < self.pos:
+                    raise _Straddle(f"a line crosses the end of a FRAME at byte {self.frame_end}; CPython's "
+                                    "unpickler and linear decoders read different opcodes from there")
                 length = total - 1  # without the newline
                 if length > KEEP_STR:
                     return bytes(kept[:KEEP_STR]), True
@@ -756,10 +792,13 @@ class _Walk:
                 self.proto = v
                 if info.protocol is None:
                     info.protocol = v
-            elif c == 0x95:  # FRAME: a read-ahead hint, no effect on what is decoded
-                r.read(8)
+            elif c == 0x95:  # FRAME: read ahead; only matters when an opcode straddles its end
+                r.start_frame(struct.unpack("<Q", r.read(8))[0])
             elif c == 0x2E:  # . STOP
                 value = self.top()
+                if r.frame_end is not None and r.pos < r.frame_end:
+                    raise _Straddle(f"STOP before the end of its FRAME (byte {r.frame_end}): loaders disagree on "
+                                    "where the next pickle starts")
                 if isinstance(value, int) and not isinstance(value, bool):
                     info.result_int = value
                 info.complete = True
@@ -801,6 +840,7 @@ def walk_pickles(stream: IO[bytes], location: str = "", *, size: int | None = No
             break
         info = PickleInfo(location, index, reader.pos)
         reader.limit = reader.pos + limits.max_pickle_bytes
+        reader.frame_end = None
         reader.capture, reader.capture_cap = bytearray(), limits.capture_bytes
         walk = _Walk(reader, info, limits, ops_left, checked_calls)
         _run(walk)

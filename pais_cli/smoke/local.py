@@ -39,6 +39,7 @@ Limits, without cgroups:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -52,7 +53,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .contract import BackendUnavailable, SmokeLimits, SmokeOutcome, SmokeRequest
 
@@ -165,7 +166,7 @@ def _existing_roots(paths: list[str]) -> list[str]:
             real.add(str(candidate))
     out: list[str] = []
     for p in sorted(real, key=len):
-        if any(p == s or p.startswith(s.rstrip("/") + "/") for s in (*SYSTEM_DIRS, *out)):
+        if p == "/" or any(p == s or p.startswith(s.rstrip("/") + "/") for s in (*SYSTEM_DIRS, *out)):
             continue
         out.append(p)
     return out
@@ -291,7 +292,9 @@ class LocalSandbox:
         return self._unshare(model_dir, spec, threads, python_args)
 
     def _bwrap(self, model_dir: Path, spec: dict[str, Any], threads: int, python_args: list[str] | None) -> SandboxCommand:
-        argv = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--cap-drop", "ALL", "--tmpfs", "/"]
+        # /tmp first: a Python installation or model under /tmp is then bound on top of it, not hidden by it.
+        argv = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--cap-drop", "ALL", "--tmpfs", "/",
+                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for d in SYSTEM_DIRS:
             if os.path.islink(d):
                 argv += ["--symlink", os.readlink(d), d]
@@ -306,8 +309,7 @@ class LocalSandbox:
         for d in (os.environ.get("LD_LIBRARY_PATH") or "").split(":"):
             if d.startswith("/"):
                 argv += ["--ro-bind-try", d, d]
-        argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-                 "--ro-bind", str(model_dir.resolve()), SANDBOX_MODEL,
+        argv += [*_model_binds(model_dir),
                  "--ro-bind", str(RUNNER.resolve()), SANDBOX_RUNNER,
                  "--remount-ro", "/", "--chdir", "/tmp", "--"]
         spec = {**spec, "model_path": SANDBOX_MODEL}
@@ -344,8 +346,9 @@ class LocalSandbox:
     def spawn(self, model_dir: Path, spec: dict[str, Any], limits: SmokeLimits) -> "Child":
         """Start the runner in the sandbox with the limits applied (used by run and by the probe)."""
         kind = self.sandbox_kind()
-        command = self._command(kind, model_dir, spec, limits)
-        return Child(command, limits, self.data_headroom)
+        rlimits, notes = _rlimits(limits, data_cap(limits, self.data_headroom))
+        command = self._command(kind, model_dir, {**spec, "rlimits": rlimits}, limits)
+        return Child(command, limits, rlimits["data"], notes)
 
     def run(self, request: SmokeRequest) -> SmokeOutcome:
         model_dir = Path(request.model_dir)
@@ -361,6 +364,8 @@ class LocalSandbox:
                                 message=refusal[0], hint=refusal[1])
         label = self.check_runtime(request.runtime)
         outcome = SmokeOutcome(passed=False, backend=self.name, runtime=label, engine_exercised=False)
+        if request.gpu:
+            outcome.details["gpu"] = "not used: the local backend runs the reference runtime on CPU"
         limits = request.limits
         spec = {"mode": "smoke", "runtime": request.runtime, "kind": request.kind, "gguf_file": request.gguf_file,
                 "expected_dim": request.expected_dim, "threads": _threads(limits), "max_tokens": 4, "n_ctx": 256}
@@ -374,7 +379,7 @@ class LocalSandbox:
 
 
 def _refuse_before_start(request: SmokeRequest) -> tuple[str, str] | None:
-    if request.weight_format == "pickle":
+    if request.weight_format in ("pickle", "pytorch"):  # detect() says "pytorch" for .bin/.pt/.pth
         return ("the weights are pickled (PyTorch .bin/.pt): loading them can run code, so the smoke test does not",
                 "convert the weights to safetensors and push that revision")
     if request.runtime == "llamacpp" and request.weight_format not in ("gguf", "unknown"):
@@ -383,9 +388,43 @@ def _refuse_before_start(request: SmokeRequest) -> tuple[str, str] | None:
     if request.runtime in ("transformers", "sentence-transformers") and request.weight_format not in ("safetensors", "unknown"):
         return (f"the {request.runtime} runtime loads safetensors weights here, and the weights are {request.weight_format}",
                 "convert the weights to safetensors")
+    if request.runtime == "sentence-transformers" and request.kind != "embedding":
+        return ("sentence-transformers runs embedding models, and this is a completion model",
+                "run the smoke test with the transformers runtime (or llamacpp for a GGUF)")
     if request.gguf_file and (request.gguf_file.startswith("/") or ".." in Path(request.gguf_file).parts):
         return (f"the GGUF path {request.gguf_file!r} leaves the model directory", "name a file inside the model directory")
     return None
+
+
+def _model_binds(model_dir: Path) -> list[str]:
+    """bwrap arguments that show the model read-only at /model. A directory with symbolic links
+    (a Hugging Face cache snapshot links every file to ../../blobs) is rebuilt file by file from
+    the links' targets, since a link to outside the directory would dangle in the sandbox."""
+    root = model_dir.resolve()
+    entries: list[tuple[Path, Path]] = []  # (relative path, what to bind there)
+    dirs: list[Path] = []
+    linked = False
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        for name in (*filenames, *dirnames):
+            path = here / name
+            if path.is_symlink():
+                linked = True
+                target = path.resolve()
+                if target.exists():  # a dangling link is left out: the runtime then says what is missing
+                    entries.append((path.relative_to(root), target))
+            elif name in filenames:
+                entries.append((path.relative_to(root), path))
+            else:
+                dirs.append(path.relative_to(root))
+    if not linked:
+        return ["--ro-bind", str(root), SANDBOX_MODEL]
+    args = ["--tmpfs", SANDBOX_MODEL]
+    for rel in dirs:
+        args += ["--dir", f"{SANDBOX_MODEL}/{rel.as_posix()}"]
+    for rel, target in entries:
+        args += ["--ro-bind", str(target), f"{SANDBOX_MODEL}/{rel.as_posix()}"]
+    return [*args, "--remount-ro", SANDBOX_MODEL]
 
 
 def _threads(limits: SmokeLimits) -> int:
@@ -393,6 +432,7 @@ def _threads(limits: SmokeLimits) -> int:
     return max(1, min(available, math.ceil(limits.cpus)))
 
 
+@functools.lru_cache(maxsize=None)
 def _tool_version(tool: str) -> str:
     path = shutil.which(tool)
     if not path:
@@ -424,20 +464,29 @@ def data_cap(limits: SmokeLimits, headroom: int | None = None) -> int:
     return memory + (max(256 * 1024**2, memory // 4) if headroom is None else int(headroom))
 
 
-def _preexec(limits: SmokeLimits, cpus: set[int] | None, nproc: int | None, cap: int) -> Callable[[], None]:
-    cpu_seconds = int(math.ceil(limits.timeout_s * max(1.0, limits.cpus))) + 2
+def _rlimits(limits: SmokeLimits, cap: int) -> tuple[dict[str, Any], dict[str, str]]:
+    """The limits the runner applies to itself first thing (setrlimit, sched_setaffinity), before
+    it imports a runtime: applied in the child rather than in a preexec_fn, which is unsafe in a
+    threaded parent. With every capability dropped the child cannot raise them again."""
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    threads = _threads(limits)
+    cpus = affinity[:threads]
+    cpu_seconds = _cpu_seconds(limits)
+    nproc = None if os.geteuid() == 0 else _user_tasks(os.geteuid()) + int(limits.pids)
+    rlimits = {"data": int(cap), "cpu": cpu_seconds, "core": 0, "fsize": FSIZE_LIMIT, "nproc": nproc, "cpus": cpus}
+    notes = {
+        "memory": f"{_gib(limits.memory_bytes)}: resident memory of the process tree sampled every {POLL_S:g} s, "
+                  f"the child's peak resident memory, and RLIMIT_DATA {_gib(cap)} as the hard cap",
+        "time": f"{limits.timeout_s:g} s wall clock (process group killed); RLIMIT_CPU {cpu_seconds} s",
+        "cpus": f"affinity to {len(cpus) or '?'} core(s), {threads} runtime thread(s)",
+        "pids": (f"RLIMIT_NPROC {nproc} (the user's tasks plus {limits.pids})" if nproc is not None
+                 else "not enforced (root ignores RLIMIT_NPROC); own pid namespace"),
+    }
+    return rlimits, notes
 
-    def apply() -> None:  # runs in the forked child, before exec: async-signal-safe calls only in spirit
-        resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT))
-        if nproc is not None:
-            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-        if cpus:
-            os.sched_setaffinity(0, cpus)
 
-    return apply
+def _cpu_seconds(limits: SmokeLimits) -> int:
+    return int(math.ceil(limits.timeout_s * max(1.0, limits.cpus))) + 2
 
 
 @dataclass
@@ -470,28 +519,17 @@ class Finished:
 class Child:
     """The sandboxed runner: started at construction; `wait` bounds it by the limits."""
 
-    def __init__(self, command: SandboxCommand, limits: SmokeLimits, data_headroom: int | None = None) -> None:
+    def __init__(self, command: SandboxCommand, limits: SmokeLimits, data_cap: int, notes: dict[str, str]) -> None:
         self.command = command
         self.limits = limits
-        self.data_cap = data_cap(limits, data_headroom)
-        affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-        cpus = set(affinity[: _threads(limits)]) if affinity else None
-        nproc = None if os.geteuid() == 0 else _user_tasks(os.geteuid()) + int(limits.pids)
-        self.limit_notes = {
-            "memory": f"{_gib(limits.memory_bytes)}: resident memory of the process tree sampled every {POLL_S:g} s, "
-                      f"the child's peak resident memory, and RLIMIT_DATA {_gib(self.data_cap)} as the hard cap",
-            "time": f"{limits.timeout_s:g} s wall clock (process group killed); RLIMIT_CPU {int(math.ceil(limits.timeout_s * max(1.0, limits.cpus))) + 2} s",
-            "cpus": f"affinity to {len(cpus) if cpus else '?'} core(s), {_threads(limits)} runtime thread(s)",
-            "pids": (f"RLIMIT_NPROC {nproc} (the user's tasks plus {limits.pids})" if nproc is not None
-                     else "not enforced (root ignores RLIMIT_NPROC); own pid namespace"),
-        }
+        self.data_cap = data_cap
+        self.limit_notes = notes
         self._out = tempfile.TemporaryFile()
         self._err = tempfile.TemporaryFile()
         self.started = time.monotonic()
         try:
             self.proc = subprocess.Popen(command.argv, env=command.env, stdin=subprocess.DEVNULL, stdout=self._out,
-                                         stderr=self._err, start_new_session=True, preexec_fn=_preexec(limits, cpus, nproc, self.data_cap),
-                                         close_fds=True)
+                                         stderr=self._err, start_new_session=True, close_fds=True)
         except OSError:
             self._cleanup()
             raise
@@ -627,6 +665,9 @@ def _outcome(outcome: SmokeOutcome, finished: Finished, limits: SmokeLimits) -> 
                             "wall_seconds": round(finished.wall_seconds, 3), "exit_code": finished.returncode,
                             "watchdog_peak_rss_bytes": finished.peak_tree_rss})
     memory = _gib(limits.memory_bytes)
+    applied = next((line["limits"] for line in finished.lines if isinstance(line.get("limits"), dict)), None)
+    if applied is not None:
+        outcome.details["applied_limits"] = applied
     if result is not None:
         if result.get("runtime"):
             outcome.runtime = str(result["runtime"])
@@ -693,7 +734,7 @@ def _outcome(outcome: SmokeOutcome, finished: Finished, limits: SmokeLimits) -> 
     if MEMORY_PATTERN.search(stderr_tail):
         return fail("oom", f"out of memory under the {memory} limit while {where}: the runner {how} ({cause})", oom_hint)
     if signum == signal.SIGXCPU:
-        return fail("timeout", f"the CPU time limit ({int(math.ceil(limits.timeout_s * max(1.0, limits.cpus))) + 2} s "
+        return fail("timeout", f"the CPU time limit ({_cpu_seconds(limits)} s "
                                f"of CPU for a {limits.timeout_s:g} s limit) ran out while {where}")
     if signum == signal.SIGKILL:
         return fail("oom", f"out of memory (most likely): the runner was killed by SIGKILL while {where}, as the kernel's "

@@ -150,7 +150,11 @@ def run_llamacpp(spec: dict[str, Any], report: dict[str, Any]) -> None:
         gguf = found[0]
     path = os.path.join(model_dir, gguf)
     embedding = spec["kind"] == "embedding"
-    threads = int(spec.get("threads") or 1)
+    # Half the cores, at least one: llama.cpp's threads spin-wait at every barrier, and on a
+    # shared machine with one busy core, 2 threads ran a 146 MiB model's 4 tokens in 2.5-4.5 s
+    # where 1 thread took 0.08 s. The smoke test checks correctness, not speed.
+    threads = max(1, int(spec.get("threads") or 1) // 2)
+    report["details"]["threads"] = threads
     phase("load")
     started = time.monotonic()
     try:
@@ -277,15 +281,19 @@ def run_transformers(spec: dict[str, Any], report: dict[str, Any]) -> None:
 
     torch.set_num_threads(int(spec.get("threads") or 1))
     import transformers
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
     report["runtime"] = f"transformers {transformers.__version__} / torch {torch.__version__}"
     report["import_seconds"] = time.monotonic() - started
+    embedding = spec["kind"] == "embedding"
     phase("load")
     started = time.monotonic()
     try:
-        model, info = AutoModelForCausalLM.from_pretrained(model_dir, trust_remote_code=False, local_files_only=True,
-                                                           use_safetensors=True, output_loading_info=True)
+        # An embedding model without sentence-transformers files: the bare encoder, mean-pooled
+        # (what Infinity does with such a checkpoint).
+        auto = AutoModel if embedding else AutoModelForCausalLM
+        model, info = auto.from_pretrained(model_dir, trust_remote_code=False, local_files_only=True,
+                                           use_safetensors=True, output_loading_info=True)
     except Exception as exc:
         if is_memory_error(exc):
             raise
@@ -318,9 +326,19 @@ def run_transformers(spec: dict[str, Any], report: dict[str, Any]) -> None:
         report["details"]["tokenizer"] = None
     if input_ids.shape[-1] == 0:
         raise Failure("bad-output", "the tokenizer turned the prompt into no tokens")
-    pad = getattr(model.generation_config, "pad_token_id", None)
+    if embedding:
+        phase("infer")
+        started = time.monotonic()
+        with torch.inference_mode():
+            hidden = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).last_hidden_state
+        report["inference_seconds"] = time.monotonic() - started
+        vector = hidden[0].float().mean(dim=0).numpy()
+        check_embedding(vector, spec, report, model_dim=getattr(model.config, "hidden_size", None))
+        return
+    generation = getattr(model, "generation_config", None)
+    pad = getattr(generation, "pad_token_id", None)
     if pad is None:
-        pad = getattr(model.generation_config, "eos_token_id", None)
+        pad = getattr(generation, "eos_token_id", None)
         pad = pad[0] if isinstance(pad, list) and pad else pad
     phase("infer")
     started = time.monotonic()
@@ -398,6 +416,35 @@ def probe(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def apply_limits(rlimits: dict[str, Any] | None) -> dict[str, Any]:
+    """Limit this process (and what it starts) before any runtime is imported. A limit above the
+    current hard limit is lowered to it: an unprivileged process cannot raise a hard limit."""
+    applied: dict[str, Any] = {}
+    if not rlimits:
+        return applied
+    names = {"data": resource.RLIMIT_DATA, "cpu": resource.RLIMIT_CPU, "core": resource.RLIMIT_CORE,
+             "fsize": resource.RLIMIT_FSIZE, "nproc": resource.RLIMIT_NPROC}
+    for key, which in names.items():
+        value = rlimits.get(key)
+        if value is None:
+            continue
+        soft, hard = resource.getrlimit(which)
+        value = int(value) if hard == resource.RLIM_INFINITY else min(int(value), hard)
+        hard_value = value + 5 if key == "cpu" and (hard == resource.RLIM_INFINITY or value + 5 <= hard) else value
+        try:
+            resource.setrlimit(which, (value, hard_value))
+            applied[key] = value
+        except (OSError, ValueError) as exc:
+            applied[key] = f"not applied: {exc}"
+    if rlimits.get("cpus") and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, set(rlimits["cpus"]))
+            applied["cpus"] = sorted(os.sched_getaffinity(0))
+        except OSError as exc:
+            applied["cpus"] = f"not applied: {exc}"
+    return applied
+
+
 def main(argv: list[str]) -> int:
     global _out_fd
     _out_fd = os.dup(1)
@@ -405,6 +452,8 @@ def main(argv: list[str]) -> int:
     sys.stdout = sys.stderr
     faulthandler.enable()
     spec = json.loads(argv[1])
+    applied = apply_limits(spec.get("rlimits"))
+    emit({"limits": applied})
     if spec.get("mode") == "probe":
         emit({"result": probe(spec)})
         return 0
