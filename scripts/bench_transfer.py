@@ -105,6 +105,7 @@ def main() -> None:
     total = parse_size(args.size)
     work = Path(tempfile.mkdtemp(prefix="pais-bench-", dir=args.workdir))
     pais = shutil.which("pais", path=str(Path(sys.executable).parent)) or "pais"
+    server = None
     try:
         model = work / "model"
         per_file = total // args.files
@@ -131,7 +132,9 @@ def main() -> None:
         shutil.rmtree(work / "curl-down")
 
         store = f"{server.host}/bench"
-        base = [pais, "models", "push", str(model), "-s", store, "-t", "v1", "-o", "json", "-j", str(args.jobs)]
+        # Transfer alone: validation has its own benchmark (bench_validate.py).
+        base = [pais, "models", "push", str(model), "-s", store, "-t", "v1", "-o", "json", "-j", str(args.jobs),
+                "--skip-validation"]
         w, p, out = run([*base, "-m", "model/cold"], env)
         rows.append(("pais push, cold digest cache (hash + upload)", w, p))
         push_cold = w
@@ -148,7 +151,6 @@ def main() -> None:
         rows.append(("pais pull (stream + verify + write)", w, p))
         pull = w
         assert json.loads(out)["bytes_downloaded"] == total + len((model / "config.json").read_bytes())
-        server.stop()
 
         mb = total / 1e6
         print(f"\npais transfer benchmark: {total / 1024**3:.2f} GiB in {args.files} files + config, "
@@ -161,6 +163,8 @@ def main() -> None:
         print(f"push (cold)   / curl upload throughput:   {curl_up / push_cold:6.0%}")
         print(f"pull          / curl download throughput: {curl_down / pull:6.0%}")
     finally:
+        if server is not None:
+            server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

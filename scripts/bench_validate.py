@@ -55,6 +55,7 @@ def main() -> None:
     total, big = parse_size(args.size), parse_size(args.big)
     work = Path(tempfile.mkdtemp(prefix="pais-bench-validate-", dir=args.workdir))
     pais = str(Path(sys.executable).parent / "pais")
+    clamd = None
     try:
         clamd = start_clamd(work / "clamd", limits=args.limit, options={"DisableCache": "yes", "MaxThreads": "4"})
         env = {**os.environ, "PAIS_CLAMD": clamd.address, "PAIS_CLAMD_CONF": str(clamd.conf),
@@ -101,8 +102,9 @@ def main() -> None:
                   f"peak RSS {peak:.0f} MB; malware scanned {d.get('bytes_scanned')} of {d.get('bytes')} bytes "
                   f"in {d.get('windows')} windows of {d.get('window')} (whole file: "
                   f"{d.get('bytes_scanned') == d.get('bytes')})")
-        clamd.stop()
     finally:
+        if clamd is not None:
+            clamd.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

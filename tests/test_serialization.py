@@ -91,6 +91,8 @@ MALICIOUS: list[tuple[str, Builder, str, tuple[str, ...]]] = [
     ("computed.pkl", m.computed_stack_global, "serialization.unresolvable-global", ("STACK_GLOBAL on computed operands",)),
     ("ext.pkl", lambda mk: m.ext_code(), "serialization.unresolvable-global", ("EXT1 extension code 5",)),
     ("memo2.pkl", m.memo_across_pickles, "serialization.unanalysable", ("pickle #2", "reads memo entries")),
+    ("frames.pt", lambda mk: m.torch_zip(m.frame_confusion(mk)), "serialization.unanalysable",
+     ("frames.pt!archive/data.pkl", "crosses the end of a FRAME")),
     ("truncated.pkl", m.truncated_after_call, "serialization.dangerous-global", ("os.system", "stops parsing")),
     ("polyglot.pkl", lambda mk: m.zip_polyglot(m.os_system_proto0(mk)), "serialization.dangerous-global", ("os.system",)),
     ("nested.zip", lambda mk: m.zip_bytes({"inner.7z": m.sevenzip_bytes({"deep.tar": m.tar_bytes({"x.pkl": m.posix_system(mk)})})}),

