@@ -428,3 +428,32 @@ def test_the_spec_check_catches_what_it_should(spec: HarborSpec) -> None:
     assert spec.check_response(op, 200, {"auth_mode": "db_auth", "self_registration": False}, {}, True) == []
     assert spec.check_response(op, 200, {"harbor_version": 2}, {}, True) != []
     assert spec.check_response(op, 401, None, {}, False) != []  # systeminfo declares no 401
+
+
+def test_gallery_init_command_twice_against_harbor(spec: HarborSpec, registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pais gallery init` end to end on the spec-checked Harbor (its /v2/ forwarded to a real
+    distribution registry, as Harbor's core fronts one): the project, quota, immutable-tag rule
+    and robot are created once; the second run changes nothing and says so; every request the
+    CLI made validates against harbor-swagger-v2.15.2.yaml."""
+    from tests.conftest import pais
+
+    monkeypatch.setenv("PAIS_REGISTRY_USERNAME", "admin")
+    monkeypatch.setenv("PAIS_REGISTRY_PASSWORD", "Harbor12345")
+    with FakeHarbor(spec, upstream=registry.host) as fake:
+        store = f"{fake.host}/models"
+        args = ("gallery", "init", "-s", store, "--quota", "500GiB", "--immutable-tags", "v*", "--robot", "ci",
+                "--robot-permission", "push", "--show-secret", "--name", "dev", "-o", "json")
+        first = pais(*args)
+        assert first.exit_code == 0, first.stderr
+        out = first.json()
+        assert out["created"] is True and out["flavor"] == "cnai" and out["push_allowed"] is True
+        assert "2.13-2.15" in out["harbor"]["flavor_reason"] and out["robot_secret"]
+        assert out["harbor"]["robot"]["created"] is True
+        second = pais(*args)
+        assert second.exit_code == 0, second.stderr
+        again = second.json()
+        assert again["created"] is False and again["harbor"]["changes"] == [] and again["config_changed"] is False
+        assert "robot_secret" not in again and "nothing changed" in second.stderr
+        assert fake.violations == []
+        posts = [r for r in fake.requests if r.method == "POST"]
+        assert len(posts) == 3  # project, immutable rule, robot: all from the first run

@@ -368,8 +368,11 @@ class FakeHarbor:
     """A small Harbor 2.15 on 127.0.0.1 whose requests and responses are checked against the document."""
 
     def __init__(self, spec: HarborSpec | None = None, *, version: str = "v2.15.2-080b0220",
-                 hide_version_anonymously: bool = True) -> None:
+                 hide_version_anonymously: bool = True, upstream: str | None = None) -> None:
         self.spec = spec or HarborSpec()
+        # Harbor fronts a CNCF distribution registry for /v2/; with `upstream` (a real one's
+        # host:port) the fake forwards the registry API there, as Harbor's core does.
+        self.upstream = upstream
         self.version = version
         self.hide_version_anonymously = hide_version_anonymously
         self.users: dict[str, User] = {"admin": User("Harbor12345", admin=True), "dev": User("Dev12345")}
@@ -404,7 +407,10 @@ class FakeHarbor:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, headers, payload = fake.handle(self.command, self.path, dict(self.headers.items()), body)
+                if fake.upstream and self.path.startswith("/v2/"):
+                    status, headers, payload = fake.forward(self.command, self.path, dict(self.headers.items()), body)
+                else:
+                    status, headers, payload = fake.handle(self.command, self.path, dict(self.headers.items()), body)
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -420,6 +426,20 @@ class FakeHarbor:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
+
+    def forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        import http.client
+
+        assert self.upstream is not None
+        conn = http.client.HTTPConnection(self.upstream, timeout=30)
+        sent = {k: v for k, v in headers.items() if k.lower() not in ("host", "authorization", "content-length")}
+        conn.request(method, path, body=body or None, headers=sent)
+        response = conn.getresponse()
+        payload = response.read()
+        conn.close()
+        keep = {k: v.replace(f"http://{self.upstream}", f"http://{self.host}") for k, v in response.getheaders()
+                if k.lower() not in ("content-length", "transfer-encoding", "connection")}
+        return response.status, keep, payload
 
     @property
     def host(self) -> str:
