@@ -119,7 +119,7 @@ def test_a_plain_distribution_registry_is_not_harbor(tmp_path: Path) -> None:
     from tests.support.registry import REGISTRY_BIN, start_registry
 
     if not Path(REGISTRY_BIN).exists():
-        pytest.skip(f"{REGISTRY_BIN} not installed (make test installs it)")
+        pytest.fail(f"{REGISTRY_BIN} not installed: run `make test`")
     server = start_registry("plain", tmp_path / "registry")
     try:
         client = HarborClient(RegistryClient(server.host, TransportOptions(plain_http=True), None))

@@ -37,7 +37,7 @@ def _sandbox(isolation: str = "auto", **kwargs: object) -> LocalSandbox:
     try:
         sandbox.sandbox_kind()
     except BackendUnavailable as exc:
-        pytest.skip(f"no {isolation} sandbox here: {exc.reason}")
+        pytest.fail(f"no {isolation} sandbox here: {exc.reason}; run `make test` (it installs bubblewrap)")
     return sandbox
 
 
@@ -50,7 +50,7 @@ def _needs(sandbox: LocalSandbox, runtime: str) -> None:
     try:
         sandbox.check_runtime(runtime)
     except BackendUnavailable as exc:
-        pytest.skip(f"{exc.reason} ({exc.remedy})")
+        pytest.fail(f"{exc.reason} ({exc.remedy}); run `make test`")
 
 
 def request_for(model_dir: Path, runtime: str, limits: SmokeLimits | None = None, **kwargs: object) -> SmokeRequest:
