@@ -111,26 +111,26 @@ class Interrupt(TransferProgress):
 
 def test_interrupted_pull_leaves_no_partial_file_and_resumes(store: str, tmp_path: Path, unique_model: str) -> None:
     model = tmp_path / "big"
-    for i, size in enumerate((3 << 20, 5 << 20)):
+    for i, size in enumerate((9 << 20, 12 << 20)):
         write_random_file(model / f"shard-{i}.safetensors", size, seed=i)
     (model / "config.json").write_text("{}\n")
     gallery = open_gallery(store)
     pushed = api.push_model(gallery, model, unique_model, ["v1"], skip_validation=True)  # random bytes: not real weights
     dest = tmp_path / "dest"
     with pytest.raises(KeyboardInterrupt):
-        api.pull_model(gallery, unique_model, RevisionRef(tag="v1"), dest, jobs=1, progress=Interrupt(6 << 20))
-    # Largest file first: shard-1 (5 MiB) is complete, shard-0 was cut off after about 1 MiB.
+        api.pull_model(gallery, unique_model, RevisionRef(tag="v1"), dest, jobs=1, progress=Interrupt(16 << 20))
+    # Largest file first: shard-1 (12 MiB) is complete, shard-0 was cut off part way.
     assert filecmp.cmp(dest / "shard-1.safetensors", model / "shard-1.safetensors", shallow=False)
     assert not (dest / "shard-0.safetensors").exists()
     assert not (dest / "config.json").exists()
     partial = list((dest / ".pais-staging").iterdir())
-    assert len(partial) == 1 and 0 < partial[0].stat().st_size < 3 << 20
+    assert len(partial) == 1 and 0 < partial[0].stat().st_size < 9 << 20
     staged = partial[0].stat().st_size
     resumed = api.pull_model(gallery, unique_model, RevisionRef(tag="v1"), dest, jobs=1)
     assert resumed.digest == pushed.digest
     assert same_tree(model, dest)
     # Neither the complete shard nor the bytes already staged travelled again.
-    assert resumed.bytes_downloaded == (3 << 20) - staged + len("{}\n")
+    assert resumed.bytes_downloaded == (9 << 20) - staged + len("{}\n")
     assert not (dest / ".pais-staging").exists()
 
 

@@ -93,7 +93,7 @@ MALICIOUS: list[tuple[str, Builder, str, tuple[str, ...]]] = [
     ("memo2.pkl", m.memo_across_pickles, "serialization.unanalysable", ("pickle #2", "reads memo entries")),
     ("frames.pt", lambda mk: m.torch_zip(m.frame_confusion(mk)), "serialization.unanalysable",
      ("frames.pt!archive/data.pkl", "crosses the end of a FRAME")),
-    ("truncated.pkl", m.truncated_after_call, "serialization.dangerous-global", ("os.system", "stops parsing")),
+    ("truncated.pkl", m.truncated_after_call, "serialization.dangerous-global", ("os.system", "breaks off")),
     ("polyglot.pkl", lambda mk: m.zip_polyglot(m.os_system_proto0(mk)), "serialization.dangerous-global", ("os.system",)),
     ("nested.zip", lambda mk: m.zip_bytes({"inner.7z": m.sevenzip_bytes({"deep.tar": m.tar_bytes({"x.pkl": m.posix_system(mk)})})}),
      "serialization.dangerous-global", ("nested.zip!inner.7z!deep.tar!x.pkl", "posix.system")),

@@ -39,21 +39,21 @@ import struct
 import tarfile
 import zipfile
 import zlib
+
+# Python 2 names that a protocol 0-2 pickle is rewritten to on load (`fix_imports`).
+from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-
-# Python 2 names that a protocol 0-2 pickle is rewritten to on load (`fix_imports`).
-from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
+from typing import IO, Any, cast
 
 
 @dataclass(frozen=True)
 class Limits:
     max_pickle_bytes: int = 2 << 30  # bytes one pickle may span (bytes payloads included)
     max_ops: int = 5_000_000  # opcodes per pickle stream: torch state dicts use tens of thousands
-    max_memo: int = 1_000_000  # memo entries per pickle
+    max_memo: int = 5_000_000  # memo entries per pickle (at most one per opcode)
     max_kept_text: int = 64 << 20  # string bytes kept for name resolution per pickle
     max_pickles_per_stream: int = 16  # legacy torch files hold 5
     max_depth: int = 4  # archive/compression layers below a model file
@@ -247,10 +247,6 @@ class FileScan:
     kinds: set[str] = field(default_factory=set)  # "pickle", "torch-zip", "torch-legacy", ...
     decompressed: int = 0
 
-    @property
-    def pickle_locations(self) -> list[str]:
-        return sorted({p.location for p in self.pickles})
-
 
 # --------------------------------------------------------------------------- bounded reader
 
@@ -437,6 +433,14 @@ def _effective(module: str, name: str, proto: int) -> GlobalRef:
     return GlobalRef(module, name)
 
 
+def _maybe_str(value: Any) -> bool:
+    """Whether a STACK_GLOBAL operand could be a str at load time: strings, and anything computed
+    (a global such as os.sep is a str; a call may return one). Containers, bytes and numbers are not."""
+    if isinstance(value, (str, GlobalRef, Call, Persistent, Unresolved)):
+        return True
+    return isinstance(value, _Sym) and value not in (LIST, DICT, SET, BYTES, NUMBER)
+
+
 def _text(data: bytes, encoding: str) -> str | _Sym:
     try:
         return data.decode(encoding, "surrogatepass" if encoding == "utf-8" else "strict")
@@ -448,8 +452,9 @@ class _Walk:
     """One pickle, from the reader's position to STOP (or to where a loader would fail)."""
 
     def __init__(self, reader: _Reader, info: PickleInfo, limits: Limits, ops_left: int,
-                 checked_calls: CheckedCalls | None = None) -> None:
+                 checked_calls: CheckedCalls | None = None, persistent_ok: bool = False) -> None:
         self.checked_calls = checked_calls or {}
+        self.persistent_ok = persistent_ok
         self.r = reader
         self.info = info
         self.limits = limits
@@ -522,7 +527,7 @@ class _Walk:
         return ref
 
     def unresolved(self, reason: str) -> Unresolved:
-        msg = f"{reason} (byte {self.op_offset})"
+        msg = f"{reason} at byte {self.op_offset}"
         if len(self.info.unresolved) < 32:
             self.info.unresolved.append(msg)
         return Unresolved(msg)
@@ -533,17 +538,17 @@ class _Walk:
         if isinstance(func, GlobalRef):
             self.use(func, kind, args)
         elif isinstance(func, Unresolved):
-            message = f"{kind.upper()} calls a global that cannot be resolved statically: {func.reason}"
+            message = f"{kind.upper()} at byte {self.op_offset} calls a global that cannot be resolved statically: {func.reason}"
             self.anomaly(message)
             if len(self.info.unresolved_calls) < 32:
-                self.info.unresolved_calls.append(f"{message} (byte {self.op_offset})")
+                self.info.unresolved_calls.append(message)
         else:
-            self.anomaly(f"{kind.upper()} calls {_summary(func)}, which is not an imported global")
+            self.anomaly(f"{kind.upper()} at byte {self.op_offset} calls {_summary(func)}, which is not an imported global")
         self.stack.append(Call(func, kind))
 
     def anomaly(self, message: str) -> None:
         if len(self.info.anomalies) < 32:
-            self.info.anomalies.append(f"{message} (byte {self.op_offset})")
+            self.info.anomalies.append(message)
 
     def line_int(self, base: int) -> int:
         line, cut = self.r.readline()
@@ -746,7 +751,7 @@ class _Walk:
                 mod_v = self.pop()
                 if isinstance(mod_v, str) and isinstance(name_v, str):
                     st.append(self.make_global(mod_v, name_v))
-                elif all(isinstance(v, (str, GlobalRef, Call, Persistent, Unresolved, _Sym)) and v not in (LIST, DICT, SET, BYTES, NUMBER) for v in (mod_v, name_v)):
+                elif all(_maybe_str(v) for v in (mod_v, name_v)):
                     # a computed value might be a str at load time: we cannot name this import
                     st.append(self.unresolved(f"STACK_GLOBAL on computed operands {_summary(mod_v)}, {_summary(name_v)}"))
                 else:
@@ -776,7 +781,7 @@ class _Walk:
                 self.pop()
                 target = self.top()
                 if isinstance(target, GlobalRef):
-                    self.anomaly(f"BUILD sets state on the imported object {target.dotted} itself")
+                    self.anomaly(f"BUILD at byte {self.op_offset} sets state on the imported object {target.dotted} itself")
                 elif isinstance(target, Call):
                     self.use(target.func, "build")
             elif c == 0x50:  # P PERSID
@@ -807,6 +812,9 @@ class _Walk:
                 raise _Malformed(f"invalid load key {code!r}")
 
     def persistent(self, pid: Any) -> None:
+        if not self.persistent_ok:
+            # pickle.load, numpy and joblib have no persistent_load: they stop here
+            raise _Malformed("persistent id where the loader has no persistent_load")
         self.info.persistent_count += 1
         if len(self.info.persistent_ids) < 8:
             self.info.persistent_ids.append(_summary(pid))
@@ -815,9 +823,14 @@ class _Walk:
 
 def walk_pickles(stream: IO[bytes], location: str = "", *, size: int | None = None, seekable: bool = False,
                  truncated: bool = False, start: int = 0, limits: Limits = DEFAULT_LIMITS,
-                 checked_calls: CheckedCalls | None = None) -> tuple[list[PickleInfo], list[Problem]]:
+                 checked_calls: CheckedCalls | None = None,
+                 persistent_ok: bool = False) -> tuple[list[PickleInfo], list[Problem]]:
     """Walk the pickles concatenated in `stream` from `start` (legacy torch files hold five;
-    some loaders read several). Returns the pickle-like ones and any bound that was hit."""
+    some loaders read several). Returns the pickle-like ones and any bound that was hit.
+
+    Persistent ids are honoured where torch.load honours them: `persistent_ok` streams (a torch
+    zip's data.pkl, a legacy tar's "pickle" member) and the pickles after a legacy torch magic
+    number. Elsewhere a loader has no persistent_load and stops at the first one."""
     reader = _Reader(stream, size, seekable, truncated)
     problems: list[Problem] = []
     out: list[PickleInfo] = []
@@ -842,7 +855,8 @@ def walk_pickles(stream: IO[bytes], location: str = "", *, size: int | None = No
         reader.limit = reader.pos + limits.max_pickle_bytes
         reader.frame_end = None
         reader.capture, reader.capture_cap = bytearray(), limits.capture_bytes
-        walk = _Walk(reader, info, limits, ops_left, checked_calls)
+        legacy = bool(out) and out[0].complete and out[0].result_int == TORCH_LEGACY_MAGIC
+        walk = _Walk(reader, info, limits, ops_left, checked_calls, persistent_ok or legacy)
         _run(walk)
         info.end = reader.pos
         ops_left -= info.ops
@@ -968,6 +982,10 @@ class _ZlibStream(io.RawIOBase):
         return out
 
 
+def _in_memory(data: bytes) -> Callable[[ExitStack], IO[bytes]]:
+    return lambda stack: io.BytesIO(data)
+
+
 def _read_up_to(f: IO[bytes], n: int) -> bytes:
     """Up to n bytes: loops over short reads (raw and decompressing streams return them)."""
     out = bytearray()
@@ -1045,11 +1063,15 @@ class _Scanner:
 
     def pickles_at(self, blob: _Blob, start: int, note: str = "") -> list[PickleInfo]:
         location = blob.location + note
+        # torch.load unpickles archive members named *.pkl (data.pkl, constants.pkl) and a legacy
+        # tar's "pickle" member with a persistent_load; nothing unpickles a top-level file with one
+        persistent_ok = blob.top_path is None and start == 0 and (
+            blob.name.lower().endswith(".pkl") or blob.name.rsplit("/", 1)[-1] == "pickle")
         try:
             with blob.open() as f:
                 pickles, problems = walk_pickles(f, location, size=blob.size, seekable=blob.seekable,
                                                  truncated=blob.truncated, start=start, limits=self.limits,
-                                                 checked_calls=self.checked_calls)
+                                                 checked_calls=self.checked_calls, persistent_ok=persistent_ok)
         except _Limit as exc:  # the decompression budget ran out under the walker
             self.problem(location, f"not fully analysed: {exc}")
             return []
@@ -1100,7 +1122,8 @@ class _Scanner:
         # header numpy would read differently than we do cannot hide a pickle
         pickles = self.pickles_at(blob, data_off + hlen, " (after the .npy header)")
         if pickles and "O" not in str(descr):
-            self.problem(blob.location, f".npy header says dtype {descr!r}, but its payload is a pickle", "info", "serialization.npy-payload")
+            self.problem(blob.location, f".npy header says dtype {descr!r}, but its payload is a pickle", "info",
+                         "serialization.npy-payload")
 
     # ---- archives
     def _seekable(self, blob: _Blob, stack: ExitStack) -> IO[bytes] | None:
@@ -1110,7 +1133,8 @@ class _Scanner:
         if blob.seekable:
             return blob.opener(stack)
         if blob.size is not None and blob.size > self.limits.max_buffered_member:
-            self.problem(blob.location, f"nested archive of {blob.size} bytes exceeds the {self.limits.max_buffered_member}-byte bound; not analysed")
+            self.problem(blob.location, f"nested archive of {blob.size} bytes exceeds the "
+                         f"{self.limits.max_buffered_member}-byte bound; not analysed")
             return None
         data = _read_up_to(blob.opener(stack), self.limits.max_buffered_member + 1)
         if len(data) > self.limits.max_buffered_member:
@@ -1141,7 +1165,8 @@ class _Scanner:
             self.scan.kinds.add(kind)
             self.scan.archives.append({"location": blob.location, "kind": kind, "members": len(infos)})
             if len(infos) > self.limits.max_members:
-                self.problem(blob.location, f"{len(infos)} archive members exceed the bound of {self.limits.max_members}; the rest were not analysed")
+                self.problem(blob.location, f"{len(infos)} archive members exceed the bound of {self.limits.max_members}; "
+                             "the rest were not analysed")
             # every entry, by its ZipInfo: duplicate names and odd names are all covered
             for info in infos[:self.limits.max_members]:
                 if info.is_dir():
@@ -1152,7 +1177,7 @@ class _Scanner:
                     continue
 
                 def opener(st: ExitStack, info: zipfile.ZipInfo = info) -> IO[bytes]:
-                    return _Counted(st.enter_context(zf.open(info)), self)
+                    return cast(IO[bytes], _Counted(st.enter_context(zf.open(info)), self))
 
                 try:
                     self.blob(_Blob(loc, info.filename, info.file_size, opener), depth)
@@ -1205,7 +1230,7 @@ class _Scanner:
                 data = self.buf.getvalue()
                 self.buf = io.BytesIO()
                 loc = f"{blob.location}!{self.name}"
-                scanner.blob(_Blob(loc, self.name, len(data), lambda st, d=data: io.BytesIO(d), True, data,
+                scanner.blob(_Blob(loc, self.name, len(data), _in_memory(data), True, data,
                                    truncated=self.total > cap), depth)
 
         class Factory(WriterFactory):
@@ -1278,7 +1303,7 @@ class _Scanner:
                     data = _read_up_to(ef, cap + 1)
                     self.count(len(data))
                     loc = f"{blob.location}!{member.name}"
-                    self.blob(_Blob(loc, member.name, min(len(data), cap), lambda st, d=data[:cap]: io.BytesIO(d), True,
+                    self.blob(_Blob(loc, member.name, min(len(data), cap), _in_memory(data[:cap]), True,
                                     data[:cap], truncated=len(data) > cap), depth)
             except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
                 self.problem(blob.location, f"tar archive could not be fully read: {exc}", "warning")
@@ -1293,7 +1318,7 @@ class _Scanner:
             except ImportError:
                 self.problem(blob.location, "lz4-compressed stream (joblib can load it) cannot be analysed: lz4 is not installed")
                 return
-            wrap: Callable[[IO[bytes]], IO[bytes]] = lambda f: lz4frame.LZ4FrameFile(f)  # noqa: E731
+            wrap: Callable[[IO[bytes]], Any] = lambda f: lz4frame.LZ4FrameFile(f)  # noqa: E731
             kind = "lz4"
         elif head.startswith(GZIP_MAGIC):
             wrap, kind = (lambda f: gzip.GzipFile(fileobj=f)), "gzip"
@@ -1306,7 +1331,7 @@ class _Scanner:
         elif head.startswith(JOBLIB_ZF):
             skip = 21 + (head[21:22] == b" ")  # b"ZF" + hex length padded to 19 bytes (+ a space)
 
-            def wrap(f: IO[bytes], skip: int = skip) -> IO[bytes]:
+            def wrap(f: IO[bytes], skip: int = skip) -> Any:
                 f.read(skip)
                 return _ZlibStream(f)
             kind = "joblib-zfile"
@@ -1314,7 +1339,7 @@ class _Scanner:
             wrap, kind = _ZlibStream, "zlib"
 
         def opener(st: ExitStack) -> IO[bytes]:
-            return _Counted(st.enter_context(wrap(blob.opener(st))), self)  # type: ignore[arg-type]
+            return cast(IO[bytes], _Counted(st.enter_context(wrap(blob.opener(st))), self))
 
         inner = _Blob(f"{blob.location}!<{kind}>", blob.name.rsplit(".", 1)[0] if kind != "zlib" else blob.name,
                       None, opener)
@@ -1356,7 +1381,8 @@ class _Scanner:
         for loc, obj in _embedded_json(blob, self.limits):
             self.keras_doc(loc, obj)
         if (blob.size or 0) > self.limits.max_raw_scan_bytes:
-            self.problem(blob.location, f"only the first {self.limits.max_raw_scan_bytes} bytes were searched for an embedded Keras config", "warning")
+            self.problem(blob.location, f"only the first {self.limits.max_raw_scan_bytes} bytes were searched for an "
+                         "embedded Keras config", "warning")
 
     def json_file(self, blob: _Blob) -> None:
         if blob.size is not None and blob.size > self.limits.max_json_bytes:

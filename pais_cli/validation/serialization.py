@@ -156,7 +156,7 @@ class _Picklescan:
         try:
             from picklescan import scanner
             self.scanner: Any = scanner
-            self.version = metadata.version("picklescan")
+            self.version: str | None = metadata.version("picklescan")
         except Exception:  # noqa: BLE001 - the check still runs on the allowlist alone
             self.scanner = None
             self.version = None
@@ -244,11 +244,12 @@ def _judge_global(out: _Findings, file: str, p: PickleInfo, g: GlobalUse, strict
     key = (g.module, g.name)
     where = p.label
     alias = f" (written as {g.raw})" if g.raw else ""
-    partial = "" if strict else f" (the stream stops parsing at {p.error}, but a loader gets this far first)"
+    partial = "" if strict else f" (the pickle breaks off later: {p.error}; a loader runs everything before that point)"
     if key in ALLOWED_GLOBALS:
         if g.bad_calls:
             out.add(file, "serialization.call-not-allowed", Severity.error, g.dotted,
-                    f"{where}: the pickle calls {g.dotted}{g.bad_calls[0]}; {CHECKED_CALLS_RULES.get(key, 'arguments not allowed')}{partial}",
+                    f"{where}: the pickle calls {g.dotted}{g.bad_calls[0]}; "
+                    f"{CHECKED_CALLS_RULES.get(key, 'arguments not allowed')}{partial}",
                     where, HINT_PICKLE)
             return False
         return True
