@@ -46,7 +46,7 @@ from .options import (
     TagOpt,
     TagsOpt,
 )
-from .output import Output, command, human_size
+from .output import command, human_size
 from .report import SmokeFlags, print_report, render_report, validation_options
 
 app = typer.Typer(help="Push, pull and list models in a gallery.", no_args_is_help=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from .. import config
 from ..config import GallerySettings
-from ..errors import NotAModel, NotFound, NotValidated, PaisError, RegistryError, TagConflict, UsageError, ValidationFailed
+from ..errors import NotFound, NotValidated, PaisError, RegistryError, TagConflict, UsageError, ValidationFailed
 from ..validation.report import Report
 from ..validation.validate import ValidationOptions, inspect_directory, validate_model
 from .copy import TransferProgress, copy

@@ -80,7 +80,7 @@ class DirectoryTarget:
             if not current.exists():
                 return
         if not current.is_file():
-            raise UnsafeArtifact(f"{current} exists and is not a regular file", f"move it away, then pull again")
+            raise UnsafeArtifact(f"{current} exists and is not a regular file", "move it away, then pull again")
 
     def _path(self, f: ModelFile) -> Path:
         return self.dest / f.path
