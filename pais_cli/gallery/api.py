@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collections.abc import Callable
-
 from .. import config
 from ..config import GallerySettings
-from ..errors import NotFound, NotValidated, PaisError, RegistryError, TagConflict, UsageError, ValidationFailed
+from ..errors import (
+    AuthenticationError,
+    NotFound,
+    NotValidated,
+    PaisError,
+    PermissionDenied,
+    RegistryError,
+    RegistryUnreachable,
+    TagConflict,
+    UsageError,
+    ValidationFailed,
+)
 from ..validation.report import Report
 from ..validation.validate import ValidationOptions, inspect_directory, validate_model
 from .copy import TransferProgress, copy
-from .mediatypes import OCI_MANIFEST
-from .harbor import HarborClient, default_flavor
-from .referrers import attach_report, validation_state
 from .digests import DigestCache
 from .galleries import Gallery
+from .harbor import HarborClient, default_flavor
+from .mediatypes import OCI_MANIFEST
 from .modelpack import model_files, model_names, pack_directory
 from .reference import RevisionRef, check_model_name, check_tag, is_on_disk
+from .referrers import attach_report, validation_state
 from .stores.directory import DirectorySource, DirectoryTarget
 from .stores.layout import LayoutGallery
 from .stores.registry import RegistryGallery
@@ -257,6 +267,8 @@ def list_revisions(gallery: Gallery, model: str | None = None, jobs: int = 8) ->
             manifest = repo.fetch_manifest(digest)
             names = model_names(manifest)
             files = model_files(manifest)
+        except (AuthenticationError, PermissionDenied, RegistryUnreachable):
+            raise
         except PaisError:
             return None  # not a model (an image, a report index): not a revision of the gallery
         state = validation_state(repo, manifest)
