@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 import pickle
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from backports import zstd  # installed with py7zr
 
 from pais_cli.formats.pickles import Limits, is_pickle_format_file, pickle_format, walk_pickles
 from pais_cli.validation.report import CheckResult, Finding, ModelFileEntry, ModelUnderTest, Severity, Status
@@ -75,10 +77,21 @@ MALICIOUS: list[tuple[str, Builder, str, tuple[str, ...]]] = [
     ("model.joblib", m.os_system_proto0, "serialization.dangerous-global", ("os.system",)),
     ("model_gz.joblib", lambda mk: m.gzip_bytes(m.exec_stack_global(mk)), "serialization.dangerous-global",
      ("<gzip>", "builtins.exec")),
+    ("frame.pkl.zst", lambda mk: zstd.compress(m.posix_system(mk)),
+     "serialization.dangerous-global", ("<zstd>", "posix.system")),
+    ("model.xz", lambda mk: lzma.compress(m.nt_system_inst(mk)), "serialization.dangerous-global",
+     ("<xz>", "nt.system")),
     ("bundle.zip", lambda mk: m.zip_bytes({"weights/model.pkl": m.subprocess_popen_proto2(mk)}),
      "serialization.dangerous-global", ("bundle.zip!weights/model.pkl", "subprocess.Popen")),
     ("odd_names.zip", lambda mk: m.zip_bytes({"weights": m.os_system_proto0(mk), "../../x\\y.dat": b"filler"}),
      "serialization.dangerous-global", ("odd_names.zip!weights", "os.system")),
+    ("crc.bin", lambda mk: m.raw_zip([("archive/data.pkl", m.exec_stack_global(mk)), ("archive/version", b"3\n")],
+                                     bad_crc=True), "serialization.dangerous-global", ("crc.bin!archive/data.pkl", "builtins.exec")),
+    ("names.bin", lambda mk: m.raw_zip([("archive/data.pkl", m.exec_stack_global(mk)), ("archive/version", b"3\n")],
+                                       local_names={"archive/data.pkl": "archive/x.pkl"}), "serialization.dangerous-global",
+     ("names.bin!archive/data.pkl", "builtins.exec")),
+    ("confusion.bin", lambda mk: m.directory_confusion(m.exec_stack_global(mk), m.state_dict_pickle()),
+     "serialization.unanalysable", ("central directory is not where its end record says",)),
     ("bundle.7z", lambda mk: m.sevenzip_bytes({"inner/model.pkl": m.exec_stack_global(mk)}),
      "serialization.dangerous-global", ("bundle.7z!inner/model.pkl", "builtins.exec")),
     ("hidden.safetensors", m.os_system_proto0, "serialization.dangerous-global", ("os.system",)),
@@ -140,8 +153,8 @@ def test_computed_name_also_breaks_the_codec_rule(tmp_path: Path) -> None:
 def test_picklescan_opinion_is_recorded(tmp_path: Path) -> None:
     write(tmp_path, "p0.pkl", m.os_system_proto0(tmp_path / "MARKER"))
     result = check(tmp_path)
-    ps = result.details["picklescan"]
-    assert ps["version"] and ps["picklesScanned"] >= 1
+    ps = result.details["picklescanOpinion"]
+    assert result.details["picklescan"] == ps["version"] and ps["version"] and ps["picklesScanned"] >= 1
     assert "p0.pkl: os.system" in ps["dangerous"]
     the_finding(result, "p0.pkl", "serialization.picklescan-dangerous", "os.system", f"picklescan {ps['version']}")
 
@@ -169,6 +182,17 @@ def test_h5_model_config_with_lambda_fails(tmp_path: Path, escaped: bool) -> Non
     write(tmp_path, "model.h5", m.hdf5_like(m.keras2_lambda_config(), json_escape_keys=escaped))
     result = check(tmp_path)
     the_finding(result, "model.h5", "serialization.keras-lambda", "model.h5 (JSON at byte", "Lambda layer 'lambda'")
+
+
+def test_h5_search_survives_chunk_edges_whitespace_and_long_strings(tmp_path: Path) -> None:
+    config = m.keras2_lambda_config()
+    config["config"]["layers"][1]["config"]["function"][0] = "A" * 300_000  # longer than the first read window
+    text = json.dumps(config).encode()
+    edge = 8 << 20  # the search reads 8 MiB at a time
+    data = b"\x89HDF\r\n\x1a\n" + bytes(edge - 8 - 2) + b"{" + b" " * 70_000 + text[1:] + bytes(1024)
+    write(tmp_path, "weights.h5", data)
+    result = check(tmp_path)
+    the_finding(result, "weights.h5", "serialization.keras-lambda", f"JSON at byte {edge - 2}", "Lambda layer 'lambda'")
 
 
 def test_keras_tf_op_layer_warns(tmp_path: Path) -> None:
@@ -207,7 +231,7 @@ def test_benign_model_files_pass(tmp_path: Path) -> None:
     assert {a["location"] for a in details["archivesOpened"]} >= {"pytorch_model.bin", "arrays.npz", "model.keras", "weights.zip"}
     assert set(details["kerasConfigs"]) >= {"model.keras!config.json"}
     assert "extra.safetensors" not in details["formats"] and "model.safetensors" not in details["formats"]
-    assert details["picklescan"]["version"]
+    assert details["picklescan"] and details["picklescanOpinion"]["version"] == details["picklescan"]
     legacy = [p for p in details["pickles"] if p["location"].startswith("legacy.pt")]
     assert len(legacy) == 5 and legacy[3]["persistentIds"] == 1
 
@@ -249,6 +273,13 @@ def test_depth_and_member_bounds_fail_as_unanalysable(tmp_path: Path) -> None:
     result = check(tmp_path, Limits(max_depth=2, max_members=10))
     the_finding(result, "nested.zip", "serialization.unanalysable", "nested deeper than 2")
     the_finding(result, "many.zip", "serialization.unanalysable", "20 archive members")
+
+
+def test_file_opcode_budget_covers_all_members(tmp_path: Path) -> None:
+    members = {f"m{i}.pkl": pickle.dumps(list(range(50)), protocol=4) for i in range(10)}
+    write(tmp_path, "many.zip", m.zip_bytes(members))
+    result = check(tmp_path, Limits(max_file_ops=200))
+    the_finding(result, "many.zip", "serialization.unanalysable", "more than 200 opcodes in this file")
 
 
 def test_decompression_budget_stops_a_bomb(tmp_path: Path) -> None:

@@ -16,13 +16,21 @@ Two layers:
 * A content sniffer (`scan_file`) that finds pickles wherever a loader would find them, whatever
   the file is called: pickles (several may be concatenated, as in legacy torch files) at the
   start of any file, after a `.npy` header, inside zip/7z/tar archives (torch checkpoints, `.npz`,
-  `.keras`), inside gzip/bz2/xz/lzma/zlib streams (joblib's compressed files), nested up to a
+  `.keras`), inside gzip/bz2/xz/lzma/zlib/zstd/lz4 streams (joblib, pandas), nested up to a
   depth limit. It also collects Keras configs (`config.json` in `.keras` archives, `model_config`
   JSON embedded in HDF5 files) so the serialization check can vet them.
 
-Everything is bounded: bytes per pickle, opcodes, memo entries, kept string bytes, archive
-members, decompressed bytes, nesting depth. Hitting a bound is reported, never silently ignored.
-Nothing here imports, evaluates or executes anything from the input.
+Where loaders disagree about what bytes mean, the walker models the loader or fails closed:
+persistent ids stop loaders without a persistent_load (everything but torch's data.pkl and
+legacy pickles); an opcode that straddles a FRAME end reads differently in CPython's C
+unpickler (file objects) than in linear decoders, so it is reported as unanalysable; zip members
+are read the way PyTorch reads them (no CRC or local-name check), and a zip whose central
+directory is not where its end record says (Python and PyTorch then list different members) is
+reported too.
+
+Everything is bounded: bytes per pickle, opcodes per stream and per file, memo entries, kept
+string bytes, archive members, decompressed bytes, nesting depth. Hitting a bound is reported,
+never silently ignored. Nothing here imports, evaluates or executes anything from the input.
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ from typing import IO, Any, cast
 class Limits:
     max_pickle_bytes: int = 2 << 30  # bytes one pickle may span (bytes payloads included)
     max_ops: int = 5_000_000  # opcodes per pickle stream: torch state dicts use tens of thousands
+    max_file_ops: int = 20_000_000  # opcodes per model file, all its archive members together
     max_memo: int = 5_000_000  # memo entries per pickle (at most one per opcode)
     max_kept_text: int = 64 << 20  # string bytes kept for name resolution per pickle
     max_pickles_per_stream: int = 16  # legacy torch files hold 5
@@ -246,6 +255,8 @@ class FileScan:
     keras_configs: list[str] = field(default_factory=list)  # where Keras configs were found
     kinds: set[str] = field(default_factory=set)  # "pickle", "torch-zip", "torch-legacy", ...
     decompressed: int = 0
+    ops: int = 0  # opcodes walked in this file
+    ops_exhausted: bool = False
 
 
 # --------------------------------------------------------------------------- bounded reader
@@ -585,7 +596,7 @@ class _Walk:
             ops += 1
             info.ops = ops
             if ops > self.ops_left:
-                raise _Limit(f"more than {self.limits.max_ops} opcodes")
+                raise _Limit(f"more than {self.ops_left} opcodes (the bound left for this stream)")
             c = code[0]
             # -- constants
             if c == 0x4E:  # N NONE
@@ -823,8 +834,8 @@ class _Walk:
 
 def walk_pickles(stream: IO[bytes], location: str = "", *, size: int | None = None, seekable: bool = False,
                  truncated: bool = False, start: int = 0, limits: Limits = DEFAULT_LIMITS,
-                 checked_calls: CheckedCalls | None = None,
-                 persistent_ok: bool = False) -> tuple[list[PickleInfo], list[Problem]]:
+                 checked_calls: CheckedCalls | None = None, persistent_ok: bool = False,
+                 max_ops: int | None = None, stats: dict[str, int] | None = None) -> tuple[list[PickleInfo], list[Problem]]:
     """Walk the pickles concatenated in `stream` from `start` (legacy torch files hold five;
     some loaders read several). Returns the pickle-like ones and any bound that was hit.
 
@@ -840,7 +851,7 @@ def walk_pickles(stream: IO[bytes], location: str = "", *, size: int | None = No
     except (_EOF, _Limit):
         return out, problems
     reader.pos = start
-    ops_left = limits.max_ops
+    ops_left = limits.max_ops if max_ops is None else max_ops
     for index in range(limits.max_pickles_per_stream + 1):
         try:
             if reader.at_eof():
@@ -860,6 +871,8 @@ def walk_pickles(stream: IO[bytes], location: str = "", *, size: int | None = No
         _run(walk)
         info.end = reader.pos
         ops_left -= info.ops
+        if stats is not None:
+            stats["ops"] = stats.get("ops", 0) + info.ops  # broken walks count too
         if reader.capture is not None:
             info.raw = bytes(reader.capture)
         reader.capture = None
@@ -898,6 +911,7 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 GZIP_MAGIC = b"\x1f\x8b"
 XZ_MAGIC = b"\xfd7zXZ\x00"
 LZ4_MAGIC = b"\x04\x22\x4d\x18"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 JOBLIB_ZF = b"ZF"
 
 
@@ -982,6 +996,51 @@ class _ZlibStream(io.RawIOBase):
         return out
 
 
+def _open_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
+    """A zip member as PyTorch's reader (miniz) sees it: no CRC check and no comparison of the
+    local header's name with the directory's. Python's zipfile refuses such members, so a scanner
+    using it would skip exactly the entries an attacker broke on purpose."""
+    member: Any
+    try:
+        fp = zf.fp
+        zef_file = zipfile._SharedFile(fp, info.header_offset, zf._fpclose, zf._lock,  # type: ignore[attr-defined]
+                                       lambda: zf._writing)  # type: ignore[attr-defined]
+    except AttributeError:  # another Python's internals: fall back to the strict reader
+        member = zf.open(info)
+    else:
+        zf._fileRefCnt += 1  # type: ignore[attr-defined]
+        try:
+            header = zef_file.read(30)
+            if len(header) != 30 or header[:4] != b"PK\x03\x04":
+                raise zipfile.BadZipFile("bad local file header")
+            name_len, extra_len = struct.unpack("<HH", header[26:30])
+            zef_file.read(name_len + extra_len)
+            member = zipfile.ZipExtFile(zef_file, "r", info, None, True)  # type: ignore[arg-type]
+        except BaseException:
+            zef_file.close()
+            raise
+    if hasattr(member, "_expected_crc"):
+        member._expected_crc = None  # a bad CRC stops zipfile at the last chunk, not torch
+    return cast(IO[bytes], member)
+
+
+def _zip_directory_shift(f: IO[bytes]) -> int:
+    """How far the central directory sits from where the end record says. Python's zipfile
+    trusts the position it finds (and shifts every member by the difference); PyTorch's miniz
+    reads the directory at the recorded offset. Non-zero at the start of a zip means the two
+    can list entirely different members."""
+    try:
+        endrec = zipfile._EndRecData(f)  # type: ignore[attr-defined]
+    except (AttributeError, OSError, struct.error):
+        return 0
+    if not endrec:
+        return 0
+    shift = endrec[zipfile._ECD_LOCATION] - endrec[zipfile._ECD_SIZE] - endrec[zipfile._ECD_OFFSET]  # type: ignore[attr-defined]
+    if endrec[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:  # type: ignore[attr-defined]
+        shift -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator  # type: ignore[attr-defined]
+    return int(shift)
+
+
 def _in_memory(data: bytes) -> Callable[[ExitStack], IO[bytes]]:
     return lambda stack: io.BytesIO(data)
 
@@ -1046,8 +1105,8 @@ class _Scanner:
             containers.append(self.sevenzip)
         if _looks_tar(head):
             containers.append(self.tar)  # torch.load still reads tar-format checkpoints
-        if head.startswith((GZIP_MAGIC, XZ_MAGIC, b"BZh", b"\x5d\x00\x00", JOBLIB_ZF, LZ4_MAGIC)) or _looks_zlib(head):
-            containers.append(self.compressed)  # joblib.load decompresses by magic number
+        if head.startswith((GZIP_MAGIC, XZ_MAGIC, b"BZh", b"\x5d\x00\x00", JOBLIB_ZF, LZ4_MAGIC, ZSTD_MAGIC)) or _looks_zlib(head):
+            containers.append(self.compressed)  # joblib.load (and pandas.read_pickle) decompress
         for container in containers:
             if depth >= self.limits.max_depth:
                 self.problem(blob.location, f"archive or compressed stream nested deeper than {self.limits.max_depth} levels; not analysed")
@@ -1063,21 +1122,30 @@ class _Scanner:
 
     def pickles_at(self, blob: _Blob, start: int, note: str = "") -> list[PickleInfo]:
         location = blob.location + note
+        ops_left = self.limits.max_file_ops - self.scan.ops
+        if ops_left <= 0:
+            if not self.scan.ops_exhausted:
+                self.scan.ops_exhausted = True
+                self.problem(location, f"more than {self.limits.max_file_ops} opcodes in this file; the rest was not analysed")
+            return []
         # torch.load unpickles archive members named *.pkl (data.pkl, constants.pkl) and a legacy
         # tar's "pickle" member with a persistent_load; nothing unpickles a top-level file with one
         persistent_ok = blob.top_path is None and start == 0 and (
             blob.name.lower().endswith(".pkl") or blob.name.rsplit("/", 1)[-1] == "pickle")
+        stats: dict[str, int] = {}
         try:
             with blob.open() as f:
                 pickles, problems = walk_pickles(f, location, size=blob.size, seekable=blob.seekable,
                                                  truncated=blob.truncated, start=start, limits=self.limits,
-                                                 checked_calls=self.checked_calls, persistent_ok=persistent_ok)
+                                                 checked_calls=self.checked_calls, persistent_ok=persistent_ok,
+                                                 max_ops=min(self.limits.max_ops, ops_left), stats=stats)
         except _Limit as exc:  # the decompression budget ran out under the walker
             self.problem(location, f"not fully analysed: {exc}")
             return []
         except OSError as exc:
             self.problem(location, f"could not be read: {exc}", "warning")
             return []
+        self.scan.ops += stats.get("ops", 0)
         for info in pickles:
             if self.on_pickle is not None:
                 self.on_pickle(info)
@@ -1154,6 +1222,9 @@ class _Scanner:
                 if head.startswith(ZIP_MAGIC):
                     self.problem(blob.location, "looks like a zip archive but cannot be opened", "warning")
                 return
+            if head.startswith(ZIP_MAGIC) and _zip_directory_shift(f):
+                self.problem(blob.location, "the zip's central directory is not where its end record says: Python's "
+                             "zipfile and PyTorch's reader would list different members")
             names = [i.filename for i in infos]
             kind = "zip"
             if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
@@ -1177,7 +1248,7 @@ class _Scanner:
                     continue
 
                 def opener(st: ExitStack, info: zipfile.ZipInfo = info) -> IO[bytes]:
-                    return cast(IO[bytes], _Counted(st.enter_context(zf.open(info)), self))
+                    return cast(IO[bytes], _Counted(st.enter_context(_open_member(zf, info)), self))
 
                 try:
                     self.blob(_Blob(loc, info.filename, info.file_size, opener), depth)
@@ -1274,7 +1345,11 @@ class _Scanner:
             except _Limit:
                 raise
             except Exception as exc:  # noqa: BLE001 - corrupt member, bomb guard, unsupported codec
-                self.problem(blob.location, f"7z archive could not be fully decompressed: {exc}", "warning")
+                if type(exc).__name__ == "DecompressionBombError":  # py7zr's own guard, at our budget
+                    self.problem(blob.location, f"not fully analysed: more than {self.limits.max_archive_bytes} "
+                                 "decompressed bytes")
+                else:
+                    self.problem(blob.location, f"7z archive could not be fully decompressed: {exc}", "warning")
             for member in factory.products:  # members py7zr did not close (errors) are scanned as far as read
                 member.close()
 
@@ -1311,7 +1386,8 @@ class _Scanner:
             entry["kind"] = "torch-tar" if {"sys_info", "pickle", "storages"} <= set(names) else "tar"
 
     def compressed(self, blob: _Blob, head: bytes, depth: int) -> None:
-        """gzip, bz2, xz, lzma-alone, zlib, joblib "ZF": joblib.load decompresses all of them."""
+        """gzip, bz2, xz, lzma-alone, zlib, joblib "ZF", lz4, zstd: joblib.load decompresses the
+        first six by magic number, pandas.read_pickle several by extension."""
         if head.startswith(LZ4_MAGIC):
             try:
                 import lz4.frame as lz4frame  # type: ignore[import-not-found]
@@ -1320,6 +1396,17 @@ class _Scanner:
                 return
             wrap: Callable[[IO[bytes]], Any] = lambda f: lz4frame.LZ4FrameFile(f)  # noqa: E731
             kind = "lz4"
+        elif head.startswith(ZSTD_MAGIC):
+            try:
+                from compression import zstd  # type: ignore[import-not-found]  # Python 3.14
+            except ImportError:
+                try:
+                    from backports import zstd  # type: ignore[import-not-found,no-redef]
+                except ImportError:
+                    self.problem(blob.location, "zstd-compressed stream (pandas.read_pickle can load it) cannot be "
+                                 "analysed: no zstd module is installed")
+                    return
+            wrap, kind = (lambda f: zstd.ZstdFile(f)), "zstd"
         elif head.startswith(GZIP_MAGIC):
             wrap, kind = (lambda f: gzip.GzipFile(fileobj=f)), "gzip"
         elif head.startswith(XZ_MAGIC):
@@ -1427,11 +1514,13 @@ def keras_nodes(obj: Any, location: str, max_nodes: int = 5_000_000) -> list[Ker
     return out
 
 
-_JSON_START = re.compile(rb"\{\s*\"")
+_JSON_START = re.compile(rb"\{[ \t\r\n]*\"")
+_JSON_TAIL = re.compile(rb"\{[ \t\r\n]*\Z")
 
 
 def _embedded_json(blob: _Blob, limits: Limits) -> Iterator[tuple[str, Any]]:
-    """JSON objects embedded in a binary file, found by raw search and parsed strictly."""
+    """JSON objects embedded in a binary file, found by raw search and parsed as json.loads
+    would (any whitespace, key order or \\u escapes)."""
     decoder = json.JSONDecoder()
     size = blob.size if blob.size is not None else 0
     end_scan = min(size, limits.max_raw_scan_bytes)
@@ -1442,33 +1531,43 @@ def _embedded_json(blob: _Blob, limits: Limits) -> Iterator[tuple[str, Any]]:
             f.seek(offset)
             return f.read(n)
 
+        def parse_at(start: int) -> tuple[Any, int] | None:
+            window = 1 << 12
+            while True:
+                data = read_at(start, window)
+                text = data.decode("utf-8", "surrogateescape")
+                try:
+                    obj, used = decoder.raw_decode(text)
+                    return obj, len(text[:used].encode("utf-8", "surrogateescape"))
+                except json.JSONDecodeError as exc:
+                    # out of text, not a syntax error: read more (up to the JSON bound)
+                    starved = exc.msg.startswith("Unterminated string") or exc.pos >= len(text) - 8
+                    if starved and len(data) == window and window < limits.max_json_bytes:
+                        window *= 4
+                        continue
+                    return None
+                except RecursionError:
+                    return None
+
         pos = 0
         skip_until = 0
         while pos < end_scan:
-            chunk = read_at(pos, step + 64)
+            chunk = read_at(pos, step)
             if not chunk:
                 break
-            for m in _JSON_START.finditer(chunk):
-                start = pos + m.start()
-                if start < skip_until or m.start() >= step:
+            starts = [m.start() for m in _JSON_START.finditer(chunk)]
+            tail = _JSON_TAIL.search(chunk)  # a "{" whose whitespace runs into the next chunk
+            if tail is not None:
+                starts.append(tail.start())
+            for offset in starts:
+                start = pos + offset
+                if start < skip_until:
                     continue
-                window = 1 << 16
-                while True:
-                    text = read_at(start, window).decode("utf-8", "surrogateescape")
-                    try:
-                        obj, used = decoder.raw_decode(text)
-                    except json.JSONDecodeError as exc:
-                        if exc.pos >= len(text) - 8 and window < limits.max_json_bytes and start + window < size:
-                            window *= 4
-                            continue
-                        break
-                    except RecursionError:
-                        break
-                    if isinstance(obj, dict):
-                        skip_until = start + len(text[:used].encode("utf-8", "surrogateescape"))
-                        yield f"{blob.location} (JSON at byte {start})", obj
-                    break
-            pos += step
+                found = parse_at(start)
+                if found is not None and isinstance(found[0], dict):
+                    skip_until = start + found[1]
+                    yield f"{blob.location} (JSON at byte {start})", found[0]
+            pos += len(chunk)
 
 
 def scan_file(path: Path, display: str | None = None, limits: Limits = DEFAULT_LIMITS,

@@ -396,7 +396,8 @@ def check_serialization(model: ModelUnderTest, limits: Limits = DEFAULT_LIMITS) 
         kerasConfigs=keras_configs,
         formats=formats,
         globalsSeen={"allowed": dict(sorted(allowed.items())), "notAllowed": dict(sorted(rejected.items()))},
-        picklescan=picklescan.details(),
+        picklescan=picklescan.version,  # a string: validate.py lifts it into the report's tool versions
+        picklescanOpinion=picklescan.details(),
         limits={"maxPickleBytes": limits.max_pickle_bytes, "maxOpcodes": limits.max_ops,
                 "maxDepth": limits.max_depth, "maxMembers": limits.max_members,
                 "maxDecompressedBytes": limits.max_archive_bytes},

@@ -339,3 +339,32 @@ def frame_confusion(marker: Path) -> bytes:
     assert len(evil) < 256
     return (proto(4) + b"\x95" + struct.pack("<Q", 3) + b"JAB" + b"\x00\x00" + b"C" + bytes([len(evil)]) + evil
             + POP + POP + b"N" + STOP)
+
+
+def raw_zip(entries: list[tuple[str, bytes]], *, bad_crc: bool = False, local_names: dict[str, str] | None = None) -> bytes:
+    """A stored (uncompressed) zip written field by field, so its headers can disagree on
+    purpose: a wrong CRC, or a local header whose name differs from the central directory's."""
+    import zlib
+
+    local, central = b"", b""
+    for name, data in entries:
+        crc = zlib.crc32(data) ^ (0xFFFFFFFF if bad_crc else 0)
+        lname = (local_names or {}).get(name, name).encode()
+        offset = len(local)
+        local += b"PK\x03\x04" + struct.pack("<HHHHHIIIHH", 20, 0, 0, 0, 0x21, crc, len(data), len(data), len(lname), 0) + lname + data
+        central += (b"PK\x01\x02" + struct.pack("<HHHHHHIIIHHHHHII", 20, 20, 0, 0, 0, 0x21, crc, len(data), len(data),
+                                                len(name.encode()), 0, 0, 0, 0, 0, offset) + name.encode())
+    eocd = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, len(entries), len(entries), len(central), len(local), 0)
+    return local + central + eocd
+
+
+def directory_confusion(evil: bytes, benign: bytes) -> bytes:
+    """Two zips back to back, each a torch checkpoint with archive/data.pkl of the same size.
+    The second's end record says its directory is at offset len(local entries) from the file
+    start: PyTorch's reader (miniz) goes there and finds the first zip's directory (the evil
+    data.pkl); Python's zipfile finds the second directory by position and lists the benign one."""
+    size = max(len(evil), len(benign))
+    pad = lambda p: p + b"\x00" * (size - len(p))  # noqa: E731 - bytes after STOP are never read
+    first = raw_zip([("archive/data.pkl", pad(evil)), ("archive/version", b"3\n")])
+    second = raw_zip([("archive/data.pkl", pad(benign)), ("archive/version", b"3\n")])
+    return first + second
