@@ -97,3 +97,12 @@ def need(program: str) -> str:
     if path is None:
         pytest.fail(f"{program} is not installed: run `make test` (scripts/install-test-deps.sh installs it)")
     return path
+
+
+@pytest.fixture(params=["registry", "disk"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on a real registry and on an on-disk gallery."""
+    if request.param == "registry":
+        server: RegistryServer = request.getfixturevalue("registry")
+        return f"{server.host}/models"
+    return str(tmp_path / "gallery")

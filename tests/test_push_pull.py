@@ -16,15 +16,6 @@ from pais_cli.gallery.oci import Descriptor, Manifest, build_manifest, sha256_di
 from pais_cli.gallery.reference import RevisionRef
 from tests.conftest import pais
 from tests.support.models import write_random_file
-from tests.support.registry import RegistryServer
-
-
-@pytest.fixture(params=["registry", "disk"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "registry":
-        server: RegistryServer = request.getfixturevalue("registry")
-        return f"{server.host}/models"
-    return str(tmp_path / "gallery")
 
 
 def same_tree(a: Path, b: Path) -> bool:

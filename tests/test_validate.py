@@ -6,22 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 from pais_cli.gallery.galleries import open_gallery
 from pais_cli.gallery.referrers import list_referrers, referrers_tag
 from pais_cli.validation.clamav import EICAR
 from pais_cli.validation.report import REPORT_ARTIFACT_TYPE
 from tests.conftest import pais
-from tests.support.registry import RegistryServer
-
-
-@pytest.fixture(params=["registry", "disk"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "registry":
-        server: RegistryServer = request.getfixturevalue("registry")
-        return f"{server.host}/validated"
-    return str(tmp_path / "gallery")
 
 
 def test_validate_a_clean_model(tiny_model: Path, tmp_path: Path) -> None:

@@ -452,7 +452,7 @@ class InspectResult:
 
 def inspect_revision(gallery: Gallery, model: str, ref: RevisionRef) -> InspectResult:
     """Files, ModelPack config, tags and validation state of one revision, without its weights."""
-    from .referrers import read_blob, reports
+    from .referrers import read_blob
 
     check_model_name(model)
     repo = gallery.store.repository(model)
@@ -475,7 +475,7 @@ def inspect_revision(gallery: Gallery, model: str, ref: RevisionRef) -> InspectR
         size=sum(f.size for f in files),
         files=[{"path": f.path, "size": f.size, "digest": f.digest, "kind": f.kind, "mode": oct(f.mode)} for f in files],
         config=config if isinstance(config, dict) else {}, validated=state.validated, verdict=state.verdict,
-        validation_reason=state.reason, report=summary, reports=len(reports(repo, manifest.digest)),
+        validation_reason=state.reason, report=summary, reports=state.reports,
     )
 
 

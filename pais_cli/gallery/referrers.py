@@ -116,6 +116,7 @@ class ValidationState:
     verdict: str  # "pass", "fail", or "unvalidated" when no report exists
     reason: str
     report: Report | None = None
+    reports: int = 0  # how many reports the revision has
 
 
 def validation_state(repo: Any, manifest: Manifest) -> ValidationState:
@@ -127,11 +128,11 @@ def validation_state(repo: Any, manifest: Manifest) -> ValidationState:
     newest = found[0]
     ok, why = newest.counts_as_validation()
     if not ok:
-        return ValidationState(False, newest.verdict, why, newest)
+        return ValidationState(False, newest.verdict, why, newest, len(found))
     layers = [(f.path, f.digest) for f in model_files(manifest)]
     if not newest.covers(layers):
-        return ValidationState(False, newest.verdict, "its newest report does not cover exactly its files", newest)
-    return ValidationState(True, "pass", "validated", newest)
+        return ValidationState(False, newest.verdict, "its newest report does not cover exactly its files", newest, len(found))
+    return ValidationState(True, "pass", "validated", newest, len(found))
 
 
 def copy_referrers(source: Any, destination: Any, subject_digest: str, new_subject: Descriptor | None = None,
