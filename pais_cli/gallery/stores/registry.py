@@ -394,12 +394,15 @@ class RegistryRepository:
         return list(found.values())
 
 
-def _read_into(response: http.client.HTTPResponse, size: int = 4 * DOWNLOAD_CHUNK) -> Iterator[bytes]:
-    buffer = bytearray(size)
-    view = memoryview(buffer)
+def _read_into(response: http.client.HTTPResponse, largest: int = 4 * DOWNLOAD_CHUNK) -> Iterator[bytes]:
+    """Chunks that start small and double up to `largest`: a reader that wants only a header
+    (endpoint sizing) stops after a few hundred KiB, a download soon reads 4 MiB at a time."""
+    buffer = bytearray(largest)
+    size = 256 * 1024
     try:
-        while n := response.readinto(buffer):
-            yield bytes(view[:n])  # a copy: consumers may keep chunks (read_blob joins them)
+        while n := response.readinto(memoryview(buffer)[:size]):
+            yield bytes(buffer[:n])  # a copy: consumers may keep chunks (read_blob joins them)
+            size = min(size * 2, largest)
     except (OSError, http.client.HTTPException) as exc:
         raise TransferIncomplete(f"blob stream broke off: {type(exc).__name__}",
                                  "run the same command again: it resumes where this one stopped") from None
