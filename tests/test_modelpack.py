@@ -58,7 +58,8 @@ def test_manifest_and_config_follow_modelpack(tiny_model: Path) -> None:
     assert config["modelfs"]["diffIds"] == [layer["digest"] for layer in manifest["layers"]]
     assert config["config"]["architecture"] == "LlamaForCausalLM"
     assert config["config"]["format"] == "safetensors"
-    assert config["config"]["paramSize"] == "12.3k"  # 2*64*32 + 2*4*32*32 parameters
+    # embeddings and head 2*64*32, final norm 32, per layer 4*32*32 + 3*64*32 + 2*32, two layers
+    assert config["config"]["paramSize"] == "24.7k"
     kinds = {layer["annotations"]["org.cncf.model.filepath"]: layer["mediaType"] for layer in manifest["layers"]}
     assert kinds == {
         "README.md": "application/vnd.cncf.model.doc.v1.raw",

@@ -25,6 +25,7 @@ from pais_cli.smoke.probe import run_probe
 from tests.support.models import (
     write_llama_embedding_gguf,
     write_llama_gguf,
+    write_safetensors,
     write_tiny_model,
     write_transformers_llama,
 )
@@ -222,11 +223,12 @@ def test_nan_weights_are_bad_output(sandbox: LocalSandbox, models: dict[str, Pat
 
 
 def test_incomplete_checkpoint_is_refused(sandbox: LocalSandbox, tmp_path: Path) -> None:
-    """write_tiny_model's checkpoint lacks the MLP and norm weights: transformers would load it
-    with random values in their place, which the smoke test does not call a pass."""
+    """A checkpoint that lacks the layers' and the final norm's weights: transformers would load
+    it with random values in their place, which the smoke test does not call a pass."""
     _needs(sandbox, "transformers")
     model = write_tiny_model(tmp_path / "incomplete")
-    (model / "tokenizer.json").unlink()  # its minimal tokenizer.json does not load either
+    write_safetensors(model / "model.safetensors",
+                      {"model.embed_tokens.weight": ([64, 32], 0), "lm_head.weight": ([64, 32], 1)})
     outcome = sandbox.run(request_for(model, "transformers"))
     assert outcome.failure == "refused", _explain(outcome)
     assert "lacks" in outcome.message and "model.norm.weight" in outcome.details["runner"]["missing_keys"]

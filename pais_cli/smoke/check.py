@@ -71,8 +71,12 @@ def _skipped(summary: str, remedy: str, require: bool, details: dict[str, Any]) 
 
 def _outcome_result(outcome: SmokeOutcome, request: SmokeRequest, details: dict[str, Any]) -> CheckResult:
     details = {**details, **{k: v for k, v in outcome.to_json().items() if k not in ("message", "hint", "passed")}}
-    exercised = (f"the serving engine {request.serving_engine} itself ran ({outcome.runtime})" if outcome.engine_exercised
-                 else f"{outcome.runtime} ran the model; the serving engine {request.serving_engine} was not exercised")
+    if outcome.engine_exercised:
+        exercised = f"the serving engine {request.serving_engine} itself ran ({outcome.runtime})"
+    elif request.serving_engine == "none":
+        exercised = f"{outcome.runtime} ran the model; no serving engine fits this target"
+    else:
+        exercised = f"{outcome.runtime} ran the model; the serving engine {request.serving_engine} was not exercised"
     details["exercised"] = exercised
     if outcome.passed:
         shape = "x".join(map(str, outcome.output_shape or [])) or "?"

@@ -34,20 +34,35 @@ def write_safetensors(path: Path, tensors: dict[str, tuple[list[int], int]], see
 
 
 def write_tiny_model(directory: Path, seed: int = 0, hidden: int = 32, layers: int = 2, vocab: int = 64) -> Path:
-    """A tiny Llama-shaped checkpoint directory, as `save_pretrained` lays it out."""
+    """A tiny but complete Llama checkpoint directory, as `save_pretrained` lays it out: every
+    tensor LlamaForCausalLM needs, a config transformers reads, and a WordLevel tokenizer, so
+    the smoke test can load and run it where transformers is installed."""
     directory.mkdir(parents=True, exist_ok=True)
-    tensors: dict[str, tuple[list[int], int]] = {"model.embed_tokens.weight": ([vocab, hidden], 0), "lm_head.weight": ([vocab, hidden], 1)}
+    ff = hidden * 2
+    tensors: dict[str, tuple[list[int], int]] = {
+        "model.embed_tokens.weight": ([vocab, hidden], 0), "lm_head.weight": ([vocab, hidden], 1),
+        "model.norm.weight": ([hidden], 2),
+    }
     for i in range(layers):
-        for j, part in enumerate(("q_proj", "k_proj", "v_proj", "o_proj")):
-            tensors[f"model.layers.{i}.self_attn.{part}.weight"] = ([hidden, hidden], 10 * i + j + 2)
+        parts = {"self_attn.q_proj": [hidden, hidden], "self_attn.k_proj": [hidden, hidden],
+                 "self_attn.v_proj": [hidden, hidden], "self_attn.o_proj": [hidden, hidden],
+                 "mlp.gate_proj": [ff, hidden], "mlp.up_proj": [ff, hidden], "mlp.down_proj": [hidden, ff],
+                 "input_layernorm": [hidden], "post_attention_layernorm": [hidden]}
+        for j, (part, shape) in enumerate(parts.items()):
+            tensors[f"model.layers.{i}.{part}.weight"] = (shape, 10 * (i + 1) + j)
     write_safetensors(directory / "model.safetensors", tensors, seed)
     config = {
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": hidden,
-        "num_hidden_layers": layers, "vocab_size": vocab, "torch_dtype": "float32",
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": hidden, "intermediate_size": ff,
+        "num_hidden_layers": layers, "num_attention_heads": 2, "num_key_value_heads": 2, "vocab_size": vocab,
+        "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "bos_token_id": 1, "eos_token_id": 2,
+        "tie_word_embeddings": False, "torch_dtype": "float32",
     }
     (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    tokens = {f"tok{i}": i for i in range(vocab)}
-    (directory / "tokenizer.json").write_text(json.dumps({"version": "1.0", "model": {"type": "WordLevel", "vocab": tokens}}) + "\n")
+    tokens = {"[UNK]": 0, **{f"tok{i}": i for i in range(1, vocab)}}
+    tokenizer = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
+                 "pre_tokenizer": {"type": "Whitespace"}, "post_processor": None, "decoder": None,
+                 "model": {"type": "WordLevel", "vocab": tokens, "unk_token": "[UNK]"}}
+    (directory / "tokenizer.json").write_text(json.dumps(tokenizer) + "\n")
     (directory / "README.md").write_text(f"# tiny-llama (seed {seed})\n\nA tiny random model for tests and demos.\n")
     return directory
 
