@@ -151,8 +151,11 @@ def _run(request: SmokeRequest, options: SmokeOptions) -> tuple[SmokeOutcome | N
     reasons: list[tuple[str, str]] = []
     if options.sandbox in ("auto", "container"):
         try:
+            if request.image is None:
+                raise BackendUnavailable("no serving engine image fits this model on this target",
+                                         "name one with --engine-image IMAGE")
             sandbox = ContainerSandbox(options.docker_host)
-            if options.sandbox == "auto" and not sandbox.has_image(request.image or ""):
+            if options.sandbox == "auto" and not sandbox.has_image(request.image):
                 raise BackendUnavailable(f"image {request.image} is not present on the engine",
                                          f"docker pull {request.image}")
             return sandbox.run(request), ("", "")

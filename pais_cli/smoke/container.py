@@ -366,7 +366,7 @@ class ContainerSandbox:
             from docker.errors import DockerException
         except ImportError:
             raise BackendUnavailable("the docker Python SDK is not installed",
-                                     "pip install 'docker>=7.1' (in the environment pais runs from)") from None
+                                     "pip install 'pais[smoke]' (or 'docker>=7.1') in the environment pais runs from") from None
         host = self.docker_host
         if host.startswith("unix://"):
             path = host[len("unix://"):]
@@ -385,11 +385,11 @@ class ContainerSandbox:
 
     def has_image(self, image: str) -> bool:
         """Whether the engine holds `image` (no pull is ever tried); BackendUnavailable without an engine."""
-        from docker.errors import ImageNotFound
-
         if not image:
             return False
-        client = self.connect(timeout_s=_CONNECT_TIMEOUT_S * 3)
+        client = self.connect(timeout_s=_CONNECT_TIMEOUT_S * 3)  # first: no SDK is BackendUnavailable
+        from docker.errors import ImageNotFound
+
         try:
             client.images.get(image)
             return True
