@@ -29,7 +29,6 @@ from .copy import TransferProgress, copy
 from .digests import DigestCache
 from .galleries import Gallery
 from .harbor import HarborClient, default_flavor
-from .mediatypes import OCI_MANIFEST
 from .modelpack import model_files, model_names, pack_directory
 from .reference import RevisionRef, check_model_name, check_tag, is_on_disk
 from .referrers import attach_report, validation_state
@@ -173,7 +172,6 @@ def push_model(
         nonlocal report_digest
         if report is not None:
             report.subject["revision"] = digest
-            repo.push_raw_manifest(packed.manifest.raw, OCI_MANIFEST)
             report_digest = attach_report(repo, packed.manifest.descriptor, report).digest
 
     result = copy(DirectorySource(packed), packed.manifest, repo, tags, jobs=jobs, progress=progress, before_tags=attach)
@@ -328,12 +326,13 @@ def init_gallery(
         if not check.created:
             check.notes.append("gallery already existed; nothing changed")
     elif isinstance(store, RegistryGallery):
-        info = HarborClient(store.client).system_info()
+        harbor_client = HarborClient(store.client)
+        info = harbor_client.system_info()
         if info.is_harbor:
             choice = default_flavor(info, flavor_override)
             settings = GallerySettings(**{**asdict(settings), "flavor": choice.flavor})
             check.flavor = choice.flavor
-            result = HarborClient(store.client).init_project(
+            result = harbor_client.init_project(
                 store.location.namespace.partition("/")[0], public=harbor.public, storage_limit=harbor.quota,
                 immutable_tags=harbor.immutable_tags, robot=harbor.robot,
                 robot_permission=harbor.robot_permission,  # type: ignore[arg-type]
@@ -417,12 +416,14 @@ def validate_revision(
     check_model_name(model)
     repo = gallery.store.repository(model)
     manifest = repo.fetch_manifest(ref.reference)
+    digests = DigestCache()
     with tempfile.TemporaryDirectory(prefix="pais-validate-", dir=workdir) as tmp:
-        target = DirectoryTarget(Path(tmp) / "model", DigestCache())
+        target = DirectoryTarget(Path(tmp) / "model", digests)
         target.prepare(manifest)
         target.dest.mkdir()
         copy(repo, manifest, target, jobs=options.jobs, progress=progress)
-        inspected, problems = inspect_directory(target.dest, True, options.jobs)
+        # The digests were proven while the files were written: the cache answers, no rehash.
+        inspected, problems = inspect_directory(target.dest, True, options.jobs, digests)
         report = validate_model(inspected, problems, options, {"model": model, "revision": manifest.digest})
     report.subject.pop("directory", None)
     report_digest = attach_report(repo, manifest.descriptor, report).digest

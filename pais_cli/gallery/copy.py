@@ -41,7 +41,7 @@ def copy(
     *,
     jobs: int = 4,
     progress: TransferProgress | None = None,
-    before_tags: Callable[[], None] | None = None,
+    before_tags: Callable[[], None] | None = None,  # runs once the manifest is in, before any tag
 ) -> CopyResult:
     progress = progress or TransferProgress()
     unique: dict[str, Descriptor] = {}
@@ -76,8 +76,14 @@ def copy(
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             moved = sum(pool.map(move, ordered))
     if before_tags is not None:
+        # The manifest goes in by digest first, so what before_tags attaches (a report) has
+        # its subject in place; the tags follow.
+        indexed = destination.push_manifest(manifest)
         before_tags()
-    indexed = destination.push_manifest(manifest, tags)
+        if tags:
+            destination.push_manifest(manifest, tags)
+    else:
+        indexed = destination.push_manifest(manifest, tags)
     return CopyResult(
         digest=manifest.digest,
         bytes_total=sum(d.size for d in blobs),

@@ -74,6 +74,10 @@ class DigestCache:
             except sqlite3.Error:
                 pass
 
+    def remember(self, path: Path, digest: str) -> None:
+        """Record a digest proven some other way (verified while it was written)."""
+        self.store(path, digest, self._key(path))
+
     def digest(self, path: Path) -> str:
         cached = self.lookup(path)
         if cached:

@@ -105,7 +105,6 @@ def promote_model(
     def bring_reports() -> None:
         nonlocal reports
         # Reports land before the tag moves: a tag never names a revision missing its report.
-        dst_repo.push_manifest(target)
         reports = copy_referrers(src_repo, dst_repo, manifest.digest, target.descriptor if target is not manifest else None)
 
     result = copy(src_repo, target, dst_repo, [tag], jobs=jobs, progress=progress, before_tags=bring_reports)

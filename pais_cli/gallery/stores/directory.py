@@ -114,6 +114,8 @@ class DirectoryTarget:
         self.staging.mkdir(parents=True, exist_ok=True)
         self._path(target).parent.mkdir(parents=True, exist_ok=True)
         write_verified(desc, chunks, self._partial(desc), self._path(target), progress, target.mode)
+        # Verified while streaming: validation and the next pull need not hash it again.
+        self.digests.remember(self._path(target), desc.digest)
 
     def mount_blob(self, desc: Descriptor, source: Any) -> bool:
         return False
@@ -130,6 +132,7 @@ class DirectoryTarget:
             shutil.copyfile(self._path(twin), tmp)
             os.chmod(tmp, f.mode)
             os.replace(tmp, self._path(f))
+            self.digests.remember(self._path(f), f.digest)
         shutil.rmtree(self.staging, ignore_errors=True)
         return False
 

@@ -319,9 +319,10 @@ class RegistryRepository:
         return mounted
 
     def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> bool:
-        indexed = self.put_manifest_bytes(manifest.raw, OCI_MANIFEST, manifest.digest)
-        for tag in tags:
-            self.put_manifest_bytes(manifest.raw, OCI_MANIFEST, tag)
+        # A PUT by tag stores the manifest too, so the digest PUT is only needed untagged.
+        indexed = False
+        for reference in tags or [manifest.digest]:
+            indexed = self.put_manifest_bytes(manifest.raw, OCI_MANIFEST, reference) or indexed
         return indexed
 
     def delete(self, reference: str) -> None:
