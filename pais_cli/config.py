@@ -1,6 +1,7 @@
 """The user's config file: named galleries (`dev`, `prod`) and their settings.
 
-`~/.config/pais/config.toml` on Linux (the platform's equivalent elsewhere), or $PAIS_CONFIG.
+Where the file is, the caller says (the CLI: $PAIS_CONFIG, else the platform's config
+directory: `$XDG_CONFIG_HOME/pais/config.toml`, by default `~/.config/pais/config.toml` on Linux).
 
     [galleries.dev]
     store = "harbor.example.com/dev-models"
@@ -17,24 +18,17 @@ import tomllib
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tomli_w
-from platformdirs import user_config_dir, user_data_dir
 
 from .errors import ConfigError
-from .gallery.mediatypes import FLAVORS
 
+# The media type names a gallery writes: `cncf` (current ModelPack) or `cnai` (the legacy names
+# released Harbor 2.13-2.15 needs for its model view). A setting, so it lives with the settings.
+Flavor = Literal["cncf", "cnai"]
+FLAVORS: tuple[Flavor, ...] = ("cncf", "cnai")
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
-def config_path() -> Path:
-    return Path(os.environ.get("PAIS_CONFIG") or Path(user_config_dir("pais")) / "config.toml")
-
-
-def default_gallery_path() -> Path:
-    """The embedded default gallery: used when no store is given anywhere."""
-    return Path(os.environ.get("PAIS_DATA_DIR") or user_data_dir("pais")) / "gallery"
 
 
 @dataclass
@@ -55,22 +49,21 @@ def is_gallery_name(value: str) -> bool:
     return bool(value) and set(value) <= _NAME_CHARS and value[0].isalnum()
 
 
-def load() -> dict[str, Any]:
-    path = config_path()
+def load(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
         return {}
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}", "fix or remove the file; `pais gallery init --name` rewrites entries") from None
+        raise ConfigError(f"cannot read {path}: {exc}", "fix or remove the file; `pais gallery init --name` rewrites entries") from exc
 
 
-def named_galleries() -> dict[str, GallerySettings]:
+def named_galleries(path: Path) -> dict[str, GallerySettings]:
     out: dict[str, GallerySettings] = {}
-    for name, entry in (load().get("galleries") or {}).items():
+    for name, entry in (load(path).get("galleries") or {}).items():
         if not isinstance(entry, dict) or not isinstance(entry.get("store"), str):
-            raise ConfigError(f"gallery {name!r} in {config_path()} has no store", "add store = \"HOST/PROJECT\" or a path")
+            raise ConfigError(f"gallery {name!r} in {path} has no store", "add store = \"HOST/PROJECT\" or a path")
         flavor = entry.get("flavor", "cncf")
         if flavor not in FLAVORS:
             raise ConfigError(f"gallery {name!r} has unknown flavor {flavor!r}", "use flavor = \"cncf\" or \"cnai\"")
@@ -79,15 +72,14 @@ def named_galleries() -> dict[str, GallerySettings]:
     return out
 
 
-def save_gallery(name: str, settings: GallerySettings) -> bool:
+def save_gallery(path: Path, name: str, settings: GallerySettings) -> bool:
     """Write one named gallery; False when the file already said exactly this."""
-    data = load()
+    data = load(path)
     galleries = data.setdefault("galleries", {})
     entry = settings.to_toml()
     if galleries.get(name) == entry:
         return False
     galleries[name] = entry
-    path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     tmp.write_bytes(tomli_w.dumps(data).encode())

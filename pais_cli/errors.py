@@ -47,6 +47,10 @@ class RegistryError(PaisError):
     """The registry answered with something the protocol does not allow, or failed."""
 
 
+class RegistryNotFound(RegistryError, NotFound):
+    """The registry answered that a repository, manifest or blob does not exist."""
+
+
 class RegistryUnreachable(RegistryError):
     """No connection to the registry could be made."""
 

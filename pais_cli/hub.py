@@ -14,8 +14,8 @@ inside ``dest`` too (and removed afterwards), so nothing is written outside ``de
 huggingface_hub checks only sizes, so each file is then hashed and compared with the digest the
 Hub publishes (model info with blobs=true); what differs is fetched again, and refused if it
 still differs.
-The endpoint is ``endpoint=``, else ``HF_ENDPOINT`` (read at call time: huggingface_hub reads
-it once, at import), else https://huggingface.co. The token is ``token=``, else what
+The endpoint is ``endpoint=`` (the CLI passes ``HF_ENDPOINT``, read at call time, since
+huggingface_hub reads it once, at import), else https://huggingface.co. The token is ``token=``, else what
 huggingface_hub finds (``HF_TOKEN``, then the ``hf auth login`` file); it is never printed or
 recorded.
 
@@ -57,33 +57,33 @@ The git blob sha1 is ``sha1(b"blob <size>\\0" + content)``, the id git gives the
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
-import re
 import shutil
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .errors import NotFound, PaisError, UnsafeArtifact, UsageError
-from .gallery.digests import DigestCache
-from .validation.report import Finding, ModelUnderTest, Severity
+from .modeldir.digests import DigestCache
+from .modeldir.provenance import (
+    GIT_BLOB_SHA1,
+    HEX40,
+    HEX64,
+    HF_DOWNLOAD_DIR,
+    HF_TREE_DIR,
+    SHA256,
+    SOURCE_FILE,
+    SOURCE_SCHEMA_VERSION,
+    check_repo_path,
+    git_blob_sha1,
+    read_metadata,
+)
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-SOURCE_FILE = ".pais/source.json"
-SOURCE_SCHEMA_VERSION = 1
-HF_DOWNLOAD_DIR = ".cache/huggingface/download"
-HF_TREE_DIR = ".cache/huggingface/trees"
-SHA256 = "sha256"
-GIT_BLOB_SHA1 = "git-blob-sha1"
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_HEX40 = re.compile(r"[0-9a-f]{40}")
-_CHUNK = 4 * 1024 * 1024
 _TOKEN_HINT = "set HF_TOKEN to a Hugging Face access token (https://huggingface.co/settings/tokens) that can read it"
 
 
@@ -132,7 +132,7 @@ class DownloadResult:
 
 
 def hub_endpoint(endpoint: str | None = None) -> str:
-    return (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    return (endpoint or DEFAULT_ENDPOINT).rstrip("/")
 
 
 def download_model(
@@ -145,6 +145,7 @@ def download_model(
     endpoint: str | None = None,
     max_workers: int = 8,
     progress: bool = True,
+    digests: DigestCache | None = None,
 ) -> DownloadResult:
     """Download `repo_id` at `revision` (default branch when None) into `dest` as real files.
 
@@ -172,7 +173,7 @@ def download_model(
     with _hub_errors(repo_id, revision, endpoint):
         info = api.model_info(repo_id, revision=revision, files_metadata=True)
     commit = info.sha or ""
-    if not _HEX40.fullmatch(commit):
+    if not HEX40.fullmatch(commit):
         raise HubError(f"the Hub at {endpoint} gave no commit for {where}",
                        "check that HF_ENDPOINT points to a Hugging Face Hub (or a mirror of its API)")
     siblings = {s.rfilename: s for s in info.siblings or []}
@@ -182,7 +183,7 @@ def download_model(
                        + (f" matching {allow_patterns!r}" if allow_patterns else ""),
                        "check the allow patterns" if allow_patterns else "the repo is empty at this revision")
     for name in planned:
-        _check_repo_path(name)
+        check_repo_path(name)
     _check_previous_download(dest, repo_id)
     for name in planned:
         _refuse_links(dest, name)
@@ -212,7 +213,7 @@ def download_model(
             _check_arrived(dest, name, commit, where)
         # huggingface_hub checks sizes, never content, and keeps a local file whose metadata is
         # fresh by mtime: hash everything against what the Hub publishes, fetch again what differs.
-        cache = DigestCache()
+        cache = digests or DigestCache()
         stale = [name for name in planned if not _matches_published(dest / name, siblings[name], cache)]
         if stale:
             with _hub_errors(repo_id, revision, endpoint, downloading=True):
@@ -256,7 +257,7 @@ def _check_arrived(dest: Path, name: str, commit: str, where: str) -> None:
     if full.is_symlink() or not full.is_file():
         raise HubDownloadFailed(f"download of {where} is incomplete: {name} did not arrive",
                                 "check the connection to the Hub and run the download again; finished files are kept")
-    meta = _read_metadata(dest / HF_DOWNLOAD_DIR / f"{name}.metadata")
+    meta = read_metadata(dest / HF_DOWNLOAD_DIR / f"{name}.metadata")
     if meta is None or meta[0] != commit:
         raise HubDownloadFailed(f"download of {where} is incomplete: {name} was not fetched from commit {commit[:12]}",
                                 "check the connection to the Hub and run the download again")
@@ -265,10 +266,10 @@ def _check_arrived(dest: Path, name: str, commit: str, where: str) -> None:
 def _published(sibling: Any) -> tuple[str, str, int | None] | None:
     """(algorithm, hex, size) the Hub publishes for a file (model info with blobs=true)."""
     lfs = getattr(sibling, "lfs", None)
-    if lfs is not None and _HEX64.fullmatch(str(lfs.sha256)):
+    if lfs is not None and HEX64.fullmatch(str(lfs.sha256)):
         return SHA256, lfs.sha256, lfs.size
     blob_id = getattr(sibling, "blob_id", None)
-    if blob_id and _HEX40.fullmatch(blob_id):
+    if blob_id and HEX40.fullmatch(blob_id):
         return GIT_BLOB_SHA1, blob_id, getattr(sibling, "size", None)
     return None
 
@@ -294,16 +295,6 @@ def _provenance_entry(full: Path, name: str, sibling: Any) -> dict[str, Any]:
     if lfs is not None:
         entry["lfs"] = {"sha256": lfs.sha256, "size": lfs.size}
     return entry
-
-
-def _check_repo_path(name: str) -> None:
-    """A repo file name that can only land inside the destination."""
-    if (not name or name.startswith("/") or "\\" in name or "\x00" in name
-            or any(unicodedata.category(ch) == "Cc" for ch in name)
-            or any(part in ("", ".", "..") for part in name.split("/"))
-            or re.match(r"^[A-Za-z]:", name)):
-        raise UnsafeArtifact(f"the Hub lists a file named {name!r}, which would be written outside the destination",
-                             "refused: this repo is not safe to download")
 
 
 def _refuse_links(dest: Path, rel: str) -> None:
@@ -429,268 +420,3 @@ def _quiet_tqdm() -> type:
             super().__init__(*args, **kwargs)
 
     return Quiet
-
-
-# --------------------------------------------------------------------------------------------
-# what the Hub published, as recorded in a downloaded directory
-
-
-@dataclass(frozen=True)
-class ExpectedDigest:
-    """What the Hub published for one file: a sha256 (LFS files) or a git blob sha1 (others)."""
-
-    path: str
-    algorithm: str  # SHA256 or GIT_BLOB_SHA1
-    value: str  # lowercase hex
-    commit: str | None = None
-    size: int | None = None
-    sources: tuple[str, ...] = ()  # the metadata files that say so
-    conflicts: tuple[str, ...] = ()  # other values other sources gave
-
-    @property
-    def digest(self) -> str:
-        return f"{self.algorithm}:{self.value}"
-
-    def actual(self, full: Path, sha256: str | None = None) -> str:
-        """The same kind of digest, of the file at `full` (a known sha256 saves hashing)."""
-        if self.algorithm == SHA256:
-            return sha256.removeprefix("sha256:") if sha256 else _hash_file(full, hashlib.sha256())
-        return git_blob_sha1(full)
-
-
-def git_blob_sha1(path: Path) -> str:
-    """The id git gives a file's content: sha1 of b"blob <size>\\0" + content."""
-    h = hashlib.sha1()
-    h.update(b"blob %d\0" % path.stat().st_size)
-    return _hash_file(path, h)
-
-
-def _hash_file(path: Path, h: Any) -> str:
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return str(h.hexdigest())
-
-
-def _classify(value: str) -> str | None:
-    value = value.strip().lower()
-    if value.startswith("w/"):
-        value = value[2:]
-    value = value.strip('"')
-    if _HEX64.fullmatch(value):
-        return SHA256
-    if _HEX40.fullmatch(value):
-        return GIT_BLOB_SHA1
-    return None
-
-
-def _read_metadata(path: Path) -> tuple[str, str, float] | None:
-    """(commit, etag, timestamp) of a huggingface_hub local-dir download metadata file."""
-    try:
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > 4096:
-            return None
-        lines = path.read_text(encoding="utf-8").splitlines()
-        commit, etag, timestamp = lines[0].strip(), lines[1].strip().strip('"').lower(), float(lines[2])
-    except (OSError, ValueError, IndexError, UnicodeDecodeError):
-        return None
-    return commit, etag, timestamp
-
-
-def read_source_record(model_root: Path) -> dict[str, Any] | None:
-    """The `.pais/source.json` of a downloaded directory, or None when there is none.
-
-    Raises ValueError when it exists but is not a schemaVersion 1 record.
-    """
-    path = Path(model_root) / SOURCE_FILE
-    if path.is_symlink() or not path.is_file():
-        return None
-    record = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(record, dict) or record.get("schemaVersion") != SOURCE_SCHEMA_VERSION \
-            or not isinstance(record.get("files"), list):
-        raise ValueError(f"{SOURCE_FILE} is not a pais source record (schemaVersion {SOURCE_SCHEMA_VERSION})")
-    return record
-
-
-def hub_expected_digests(model_root: Path, problems: list[str] | None = None) -> dict[str, ExpectedDigest]:
-    """Per file path, the digest the Hub published, from the download metadata in `model_root`.
-
-    Sources: huggingface_hub's ``.cache/huggingface/download/<path>.metadata`` (etag: sha256 for
-    LFS files, git blob sha1 otherwise) and pais's ``.pais/source.json``. Where both speak of a
-    file and disagree, the value from the download metadata is kept and the other is listed in
-    `conflicts`. Unreadable metadata is skipped and described in `problems`, when given.
-    """
-    root = Path(model_root)
-    found: dict[str, ExpectedDigest] = {}
-
-    def note(message: str) -> None:
-        if problems is not None:
-            problems.append(message)
-
-    def add(path: str, algorithm: str, value: str, commit: str | None, size: int | None, source: str) -> None:
-        try:
-            _check_repo_path(path)
-        except UnsafeArtifact:
-            note(f"{source} names an unsafe path {path!r}")
-            return
-        old = found.get(path)
-        if old is None:
-            found[path] = ExpectedDigest(path, algorithm, value, commit, size, (source,))
-        elif (old.algorithm, old.value) == (algorithm, value) and (old.size is None or size is None or old.size == size):
-            found[path] = ExpectedDigest(path, algorithm, value, old.commit or commit,
-                                         old.size if old.size is not None else size,
-                                         old.sources + (source,), old.conflicts)
-        else:
-            claim = f"{algorithm}:{value}" + (f" ({size} bytes)" if size is not None else "")
-            found[path] = ExpectedDigest(path, old.algorithm, old.value, old.commit, old.size, old.sources,
-                                         old.conflicts + (f"{source} says {claim}",))
-
-    download_dir = root / HF_DOWNLOAD_DIR
-    if download_dir.is_dir() and not download_dir.is_symlink():
-        for dirpath, dirnames, filenames in os.walk(download_dir, followlinks=False):
-            dirnames.sort()
-            for name in sorted(filenames):
-                if not name.endswith(".metadata"):
-                    continue  # .lock files and .incomplete downloads
-                meta_path = Path(dirpath) / name
-                rel = meta_path.relative_to(download_dir).as_posix()
-                path = rel[: -len(".metadata")]
-                meta = _read_metadata(meta_path)
-                if meta is None:
-                    note(f"{HF_DOWNLOAD_DIR}/{rel} is not a valid download metadata file")
-                    continue
-                commit, etag, _ = meta
-                algorithm = _classify(etag)
-                if algorithm is None:
-                    note(f"{HF_DOWNLOAD_DIR}/{rel} has etag {etag!r}, neither a sha256 nor a git blob sha1")
-                    continue
-                add(path, algorithm, etag, commit if _HEX40.fullmatch(commit) else None, None, f"{HF_DOWNLOAD_DIR}/{rel}")
-
-    # huggingface_hub (2.x) also caches the Hub's tree listing per commit: it corroborates the
-    # files found above and adds their sizes. It lists every file of the commit, downloaded or
-    # not (allow_patterns), so it adds no files of its own.
-    for commit in sorted({e.commit for e in found.values() if e.commit}):
-        tree_path = root / HF_TREE_DIR / f"{commit}.json"
-        if tree_path.is_symlink() or not tree_path.is_file():
-            continue
-        try:
-            listing = json.loads(tree_path.read_text(encoding="utf-8")).get("files")
-        except (OSError, ValueError, AttributeError):
-            listing = None
-        if not isinstance(listing, dict):
-            note(f"{HF_TREE_DIR}/{commit}.json is not a tree listing")
-            continue
-        source = f"{HF_TREE_DIR}/{commit}.json"
-        for path, info in listing.items():
-            old = found.get(path)
-            if old is None or old.commit != commit or not isinstance(info, dict):
-                continue
-            size = info.get("lfs_size", info.get("size"))
-            size = size if isinstance(size, int) else None
-            if isinstance(info.get("lfs_sha256"), str):
-                add(path, SHA256, info["lfs_sha256"].lower(), commit, size, source)
-            elif isinstance(info.get("blob_id"), str):
-                add(path, GIT_BLOB_SHA1, info["blob_id"].lower(), commit, size, source)
-
-    try:
-        record = read_source_record(root)
-    except (OSError, ValueError) as exc:
-        note(f"{SOURCE_FILE} cannot be read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-        record = None
-    if record is not None:
-        commit = record.get("commit") if isinstance(record.get("commit"), str) else None
-        for entry in record["files"]:
-            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-                note(f"{SOURCE_FILE} has a malformed file entry")
-                continue
-            size = entry.get("size") if isinstance(entry.get("size"), int) else None
-            lfs = entry.get("lfs")
-            if isinstance(lfs, dict) and isinstance(lfs.get("sha256"), str) and _HEX64.fullmatch(lfs["sha256"]):
-                add(entry["path"], SHA256, lfs["sha256"], commit, size, SOURCE_FILE)
-            elif lfs is None and isinstance(entry.get("blobId"), str) and _HEX40.fullmatch(entry["blobId"]):
-                add(entry["path"], GIT_BLOB_SHA1, entry["blobId"], commit, size, SOURCE_FILE)
-            else:
-                note(f"{SOURCE_FILE} gives no usable digest for {entry['path']}")
-    return dict(sorted(found.items()))
-
-
-@dataclass
-class _Tally:
-    proven: dict[str, int] = field(default_factory=lambda: {SHA256: 0, GIT_BLOB_SHA1: 0})
-    mismatched: int = 0
-    missing: int = 0
-    not_covered: int = 0
-
-
-def verify_against_hub(model: ModelUnderTest, expected: dict[str, ExpectedDigest] | None = None) -> list[Finding]:
-    """Compare the model's files with what the Hub published for them.
-
-    A file whose digest differs is an `integrity.hub-mismatch` error; a file the metadata lists
-    but that is not on disk is `integrity.missing-file`; local files without metadata are fine
-    (not proven). Ends with one `integrity.hub-proven` info finding counting what was proven.
-    A directory without Hub metadata gives no findings at all.
-    """
-    problems: list[str] = []
-    if expected is None:
-        expected = hub_expected_digests(model.root, problems)
-    findings = [Finding("integrity.hub-metadata-invalid", Severity.warning, p, hint="download the model again to rewrite it")
-                for p in problems]
-    if not expected:
-        return findings  # not downloaded from the Hub (or its metadata is gone): nothing to say
-
-    by_path = {f.path: f for f in model.files}
-    tally = _Tally()
-    for path, exp in expected.items():
-        at = f" (commit {exp.commit[:12]})" if exp.commit else ""
-        if exp.conflicts:
-            findings.append(Finding(
-                "integrity.hub-metadata-conflict", Severity.error,
-                f"{path}: the download metadata disagree: {exp.sources[0]} says {exp.digest}, "
-                + "; ".join(exp.conflicts), file=path,
-                hint="the directory mixes downloads of different revisions: download it again"))
-        entry = by_path.get(path)
-        if entry is None:
-            full = model.root / path
-            if full.is_file() and not full.is_symlink():
-                tally.not_covered += 1  # on disk but outside the files under test (hidden)
-            else:
-                tally.missing += 1
-                findings.append(Finding("integrity.missing-file", Severity.error,
-                                        f"{path} was downloaded from the Hub{at} but is not in the model directory",
-                                        file=path, hint="download the model again, or find out who removed it"))
-            continue
-        kind = "sha256" if exp.algorithm == SHA256 else "git blob sha1"
-        if exp.size is not None and entry.size != exp.size:
-            wanted, actual = f"size {exp.size}", f"size {entry.size}"  # no need to hash
-        else:
-            wanted, actual = f"{kind} {exp.value}", f"{kind} {exp.actual(entry.full, entry.digest)}"
-        if actual == wanted:
-            tally.proven[exp.algorithm] += 1
-            continue
-        tally.mismatched += 1
-        findings.append(Finding(
-            "integrity.hub-mismatch", Severity.error,
-            f"{path} differs from the Hub{at}: expected {wanted}, found {actual}",
-            file=path, hint="the file changed after download: download it again, or find out who changed it"))
-
-    record = None
-    try:
-        record = read_source_record(model.root)
-    except (OSError, ValueError):
-        pass
-    commits = {e.commit for e in expected.values() if e.commit}
-    origin = ""
-    if record is not None and record.get("repoId"):
-        origin = f" of {record['repoId']}@{str(record.get('commit', ''))[:12]}"
-    elif len(commits) == 1:
-        origin = f" of commit {next(iter(commits))[:12]}"
-    unproven = sum(1 for f in model.files if f.path not in expected)
-    total_proven = sum(tally.proven.values())
-    summary = (f"{total_proven} of {len(expected)} files{origin} proven identical to the Hub "
-               f"({tally.proven[SHA256]} by sha256, {tally.proven[GIT_BLOB_SHA1]} by git blob sha1)")
-    extras = [f"{tally.mismatched} differ" if tally.mismatched else "",
-              f"{tally.missing} missing" if tally.missing else "",
-              f"{tally.not_covered} hidden, not checked" if tally.not_covered else "",
-              f"{unproven} local files have no Hub metadata (not proven)" if unproven else ""]
-    extras = [e for e in extras if e]
-    findings.append(Finding("integrity.hub-proven", Severity.info, summary + ("; " + ", ".join(extras) if extras else "")))
-    return findings

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pais_cli.cli.settings import context
 from pais_cli.gallery.auth import find_credentials
 from pais_cli.gallery.stores.registry import is_loopback
 from tests.conftest import pais
@@ -106,7 +107,7 @@ def test_credential_helper_from_docker_config(token_registry: RegistryServer, ti
     config = Path(os.environ["DOCKER_CONFIG"]) / "config.json"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(json.dumps({"credsStore": "pais-test"}))
-    creds = find_credentials(token_registry.host)
+    creds = find_credentials(token_registry.host, context().credentials)
     assert creds is not None and creds.username == token_registry.username
     assert token_registry.password not in repr(creds)
     result = pais("models", "push", str(tiny_model), "-m", "acme/helper", "-s", f"{token_registry.host}/models", "-t", "v1")
@@ -115,10 +116,10 @@ def test_credential_helper_from_docker_config(token_registry: RegistryServer, ti
 
 def test_environment_overrides_docker_config(monkeypatch: pytest.MonkeyPatch) -> None:
     docker_login("r.example.com", "from-docker", "x")
-    assert find_credentials("r.example.com").username == "from-docker"  # type: ignore[union-attr]
+    assert find_credentials("r.example.com", context().credentials).username == "from-docker"  # type: ignore[union-attr]
     monkeypatch.setenv("PAIS_REGISTRY_USERNAME", "ci-bot")
     monkeypatch.setenv("PAIS_REGISTRY_PASSWORD", "y")
-    assert find_credentials("r.example.com").username == "ci-bot"  # type: ignore[union-attr]
+    assert find_credentials("r.example.com", context().credentials).username == "ci-bot"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("host,loopback", [("127.0.0.1:5000", True), ("localhost", True), ("[::1]:5000", True),

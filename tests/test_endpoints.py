@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from pais_cli.gallery.galleries import open_gallery
+from pais_cli.app.galleries import open_gallery
+from pais_cli.cli.settings import context
 from pais_cli.gallery.reference import RevisionRef
 from pais_cli.runtime.detect import RevisionSource, detect
 from tests.conftest import pais
@@ -69,7 +70,7 @@ def tiny_llama(tmp_path: Path) -> Path:
 
 
 def layer_digests(store: str, model: str, digest: str) -> list[str]:
-    manifest = open_gallery(store).store.repository(model).fetch_manifest(digest)
+    manifest = open_gallery(context(), store).store.repository(model).fetch_manifest(digest)
     return [layer.digest for layer in manifest.layers]
 
 
@@ -314,7 +315,7 @@ def test_sizing_reads_only_header_bytes_from_the_registry(tmp_path: Path, store:
     (model / "model.safetensors").unlink()
     write_sized_safetensors(model / "model.safetensors", {"lm_head.weight": [4096, 2048]})  # 16 MiB of BF16
     push(model, unique_model, store, "v1")
-    gallery = open_gallery(store)
+    gallery = open_gallery(context(), store)
     repo = gallery.store.repository(unique_model)
     source = RevisionSource(repo, repo.fetch_manifest(RevisionRef(tag="v1").reference))
     info = detect(source)
@@ -384,6 +385,52 @@ def test_delete_prints_the_command_or_runs_it(tmp_path: Path, monkeypatch: pytes
     assert pais("endpoints", "delete", "--routingName", "bad").exit_code == 2
 
 
+def test_a_cluster_without_the_nim_operator(tiny_llama: Path, store: str, unique_model: str, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubectl's "unknown kind / resource type" is its own error: listing and deleting skip the NIM
+    kinds, a NIM deploy is refused with the way out."""
+    push(tiny_llama, unique_model, store, "v1")
+    cluster = FakeCluster(tmp_path / "cluster")
+    for key, value in cluster.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PAIS_FAKE_KUBECTL_NO_CRDS", "1")
+    base = ("-m", unique_model, "-s", store, "-t", "v1", "--apply")
+    assert pais("endpoints", "deploy", "--routingName", "acme/plain", *base).exit_code == 0
+    rows = pais("endpoints", "list", "-o", "json").json()
+    assert [r["routing_name"] for r in rows] == ["acme/plain"]  # type: ignore[union-attr,index]
+    refused = pais("endpoints", "deploy", "--routingName", "acme/nim", *base, "--engine", "nim")
+    assert refused.exit_code == 1 and "does not know a kind" in refused.stderr and "NIM Operator" in refused.stderr
+    deleted = pais("endpoints", "delete", "--routingName", "acme/plain", "--apply")
+    assert deleted.exit_code == 0, deleted.stderr
+    assert cluster.objects() == []
+
+
+def test_kubectl_named_by_pais_kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = FakeCluster(tmp_path / "cluster")
+    for key, value in cluster.env().items():
+        monkeypatch.setenv(key, value)
+    (cluster.bin_dir / "kubectl").rename(tmp_path / "my-kubectl")
+    monkeypatch.setenv("PATH", str(cluster.bin_dir))  # no kubectl on PATH at all
+    assert "kubectl is not installed" in pais("endpoints", "list").stderr
+    monkeypatch.setenv("PAIS_KUBECTL", str(tmp_path / "my-kubectl"))
+    listed = pais("endpoints", "list", "-o", "json")
+    assert listed.exit_code == 0 and listed.json() == [], listed.stderr
+
+
+def test_weights_size_follows_the_kubernetes_unit_rule() -> None:
+    """G is 10^9 bytes and Gi/GiB 2^30, as everywhere pais takes a size; the NIMCache holds 1.5x."""
+    base = ("--routingName", "meta/m", "--nim-model", "nvcr.io/nim/meta/m:1", "--nim-profile", "p1")
+
+    def cache_size(size: str) -> str:
+        objects, _ = deploy(*base, "--weights-size", size)
+        return str(by_kind(objects, "NIMCache")["spec"]["storage"]["pvc"]["size"])
+
+    assert cache_size("16G") == "23Gi"  # 16x10^9 x 1.5 = 22.4 GiB
+    assert cache_size("16GiB") == "24Gi" and cache_size("16Gi") == "24Gi"
+    bad = pais("endpoints", "deploy", *base, "--weights-size", "16 bananas")
+    assert bad.exit_code == 2 and "--weights-size" in bad.stderr and "hint:" in bad.stderr
+
+
 def test_help_lists_the_commands() -> None:
     done = pais("endpoints", "--help")
     assert done.exit_code == 0 and all(c in done.stdout for c in ("deploy", "list", "delete"))
@@ -433,7 +480,7 @@ def test_the_fetch_script_leaves_exactly_the_revision_and_resumes(tmp_path: Path
     (model / "README.md").write_text("# changed\n")
     second = push(model, unique_model, store, "v2")
     location = parse_registry(store)
-    repo = open_gallery(store).store.repository(unique_model)
+    repo = open_gallery(context(), store).store.repository(unique_model)
 
     def run(digest: str, dest: Path, blobs: Path | None) -> list[str]:
         files = model_files(repo.fetch_manifest(digest))

@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+from pais_cli.modeldir.digests import DigestCache
+from pais_cli.modeldir.snapshot import snapshot_directory
 from pais_cli.validation.formatcheck import check_format
 from pais_cli.validation.report import Status
-from pais_cli.validation.inspect import inspect_directory
 from tests.support.models import write_gguf
 
 
 def run_format(directory: Path, allow_remote_code: bool = False):
-    model, problems = inspect_directory(directory)
-    return check_format(model, problems, allow_remote_code)
+    return check_format(snapshot_directory(directory, DigestCache()), allow_remote_code)
 
 
 def rules(result) -> set[tuple[str, str | None]]:

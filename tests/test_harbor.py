@@ -29,7 +29,7 @@ from pais_cli.gallery.harbor import (
     HarborInfo,
     default_flavor,
     parse_harbor_version,
-    parse_size,
+    parse_quota,
     repository_path,
 )
 from pais_cli.gallery.stores.registry import RegistryClient, TransportOptions
@@ -138,14 +138,14 @@ def test_a_plain_distribution_registry_is_not_harbor(tmp_path: Path) -> None:
     ("500GiB", 500 * 2**30), ("1TiB", 2**40), ("1.5TiB", 3 * 2**39), ("500GB", 500 * 10**9), ("200Gi", 200 * 2**30),
     ("2 tb", 2 * 10**12), ("1073741824", 2**30), ("-1", -1), ("unlimited", -1),
 ])
-def test_parse_size(text: str, size: int) -> None:
-    assert parse_size(text) == size
+def test_parse_quota(text: str, size: int) -> None:
+    assert parse_quota(text) == size
 
 
 @pytest.mark.parametrize("text", ["", "GiB", "5 parsecs", "-5GiB", "0", "0GiB"])
-def test_parse_size_refuses(text: str) -> None:
+def test_parse_quota_refuses(text: str) -> None:
     with pytest.raises(UsageError):
-        parse_size(text)
+        parse_quota(text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,43 +309,6 @@ def test_repository_names_are_encoded_twice() -> None:
     assert repository_path("a/b") == "a%252Fb"
     assert repository_path("org/team/bert") == "org%252Fteam%252Fbert"
     assert repository_path("tiny") == "tiny"
-
-
-# ---------------------------------------------------------------------------------------------
-# promote: Harbor's copy
-
-
-def test_copy_within_one_harbor(harbor: FakeHarbor) -> None:
-    harbor.add_project("dev-models")
-    harbor.add_project("prod-models")
-    src = harbor.add_artifact("dev-models", "acme/tiny", tags=("v1", "approved"),
-                              accessories=((REPORT_DIGEST, "subject.accessory"),))
-    client = connect(harbor)
-    source = f"dev-models/acme/tiny@{src['digest']}"
-    result = client.copy_artifact("prod-models", "acme/tiny", source)
-    assert result.copied is True and result.destination == "prod-models/acme/tiny"
-    [call] = harbor.calls("POST", "CopyArtifact")
-    assert call.path == "/api/v2.0/projects/prod-models/repositories/acme%252Ftiny/artifacts"
-    assert call.query == {"from": [source]}
-
-    [row] = client.list_models("prod-models")
-    assert row.digest == src["digest"]
-    assert row.tags == ["approved", "v1"]  # Harbor copies every tag of the source artifact
-    assert [a.digest for a in row.accessories] == [REPORT_DIGEST]  # and its referrers
-
-    assert client.copy_artifact("prod-models", "acme/tiny", source).copied is True  # Harbor 2.15: idempotent
-    # Older Harbor answers 409 when the artifact is already there. v2.15.2's document declares no
-    # 409 for CopyArtifact, so the fake records exactly that, and the client still copes.
-    harbor.copy_conflict = True
-    assert client.copy_artifact("prod-models", "acme/tiny", source).copied is False
-    assert [v for v in harbor.violations if "(CopyArtifact) -> 409: status 409 is not declared" in v] == harbor.violations
-    assert len(harbor.violations) == 1
-    harbor.violations.clear()
-
-    with pytest.raises(NotFound):
-        client.copy_artifact("prod-models", "acme/tiny", "dev-models/acme/tiny@sha256:" + "0" * 64)
-    with pytest.raises(UsageError):
-        client.copy_artifact("prod-models", "acme/tiny", "dev-models/acme/tiny")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,23 +19,21 @@ from pathlib import Path
 import pytest
 from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_url
 
+from pais_cli.cli import settings
 from pais_cli.errors import NotFound, UnsafeArtifact, UsageError
-from pais_cli.gallery.digests import hash_file
-from pais_cli.gallery.modelpack import scan_directory
+from pais_cli.modeldir.digests import hash_file
+from pais_cli.modeldir.snapshot import DirectorySnapshot, SnapshotFile, scan_directory
 from pais_cli.hub import (
-    GIT_BLOB_SHA1,
-    SHA256,
     HubAccessDenied,
     HubDownloadFailed,
     HubRepoNotFound,
     HubRevisionNotFound,
     HubUnreachable,
     download_model,
-    git_blob_sha1,
-    hub_expected_digests,
-    verify_against_hub,
 )
-from pais_cli.validation.report import Finding, ModelFileEntry, ModelUnderTest, Severity
+from pais_cli.modeldir.provenance import GIT_BLOB_SHA1, SHA256, git_blob_sha1, hub_expected_digests
+from pais_cli.validation.hubcheck import verify_against_hub
+from pais_cli.validation.report import Finding, Severity
 from tests.support.hub import FakeHub
 from tests.support.models import write_tiny_model
 
@@ -51,10 +49,10 @@ def repo_files(tmp: Path, seed: int = 0) -> dict[str, bytes]:
     return files
 
 
-def under_test(root: Path) -> ModelUnderTest:
+def under_test(root: Path) -> DirectorySnapshot:
     """What the validation checks see: the non-hidden files, hashed."""
-    found, skipped = scan_directory(root)
-    return ModelUnderTest(root, [ModelFileEntry(rel, full, st.st_size, hash_file(full)) for rel, full, st in found], skipped)
+    found, skipped, _ = scan_directory(root)
+    return DirectorySnapshot(root, [SnapshotFile(rel, full, st.st_size, hash_file(full)) for rel, full, st in found], skipped)
 
 
 def errors(findings: list[Finding]) -> list[Finding]:
@@ -111,7 +109,7 @@ def test_download_writes_real_files_and_records_the_commit(
         hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_ENDPOINT", hub.url)  # huggingface_hub itself read HF_ENDPOINT at import
     dest = tmp_path / "model"
-    result = download_model(REPO, dest)
+    result = download_model(REPO, dest, endpoint=settings.hf_endpoint())  # what `pais models download` passes
     commit = hub.repos[REPO].refs["main"]
     expected = repo_files(tmp_path)
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from pais_cli.errors import UnsafeArtifact
-from pais_cli.gallery import api
-from pais_cli.gallery.copy import TransferProgress
-from pais_cli.gallery.galleries import open_gallery
+from pais_cli.app import transfer
+from pais_cli.gallery.progress import TransferProgress
+from pais_cli.app.galleries import open_gallery
+from pais_cli.cli.settings import context
 from pais_cli.gallery.oci import Descriptor, Manifest, build_manifest, sha256_digest
 from pais_cli.gallery.reference import RevisionRef
 from tests.conftest import pais
@@ -84,7 +85,7 @@ def test_moving_a_tag_needs_force_and_names_both_digests(store: str, tiny_model:
     assert first["digest"] in refused.stderr and "--force" in refused.stderr
     moved = pais("models", "push", str(tiny_model), "-m", unique_model, "-s", store, "-t", "prod", "--force", "-o", "json")
     assert moved.exit_code == 0
-    resolved = open_gallery(store).store.repository(unique_model).resolve("prod")
+    resolved = open_gallery(context(), store).store.repository(unique_model).resolve("prod")
     assert resolved == moved.json()["digest"] != first["digest"]
 
 
@@ -105,11 +106,11 @@ def test_interrupted_pull_leaves_no_partial_file_and_resumes(store: str, tmp_pat
     for i, size in enumerate((9 << 20, 12 << 20)):
         write_random_file(model / f"shard-{i}.safetensors", size, seed=i)
     (model / "config.json").write_text("{}\n")
-    gallery = open_gallery(store)
-    pushed = api.push_model(gallery, model, unique_model, ["v1"], skip_validation=True)  # random bytes: not real weights
+    gallery = open_gallery(context(), store)
+    pushed = transfer.push_model(context(), gallery, model, unique_model, ["v1"], skip_validation=True)  # random bytes: not real weights
     dest = tmp_path / "dest"
     with pytest.raises(KeyboardInterrupt):
-        api.pull_model(gallery, unique_model, RevisionRef(tag="v1"), dest, jobs=1, progress=Interrupt(16 << 20))
+        transfer.pull_model(context(), gallery, unique_model, RevisionRef(tag="v1"), dest, jobs=1, progress=Interrupt(16 << 20))
     # Largest file first: shard-1 (12 MiB) is complete, shard-0 was cut off part way.
     assert filecmp.cmp(dest / "shard-1.safetensors", model / "shard-1.safetensors", shallow=False)
     assert not (dest / "shard-0.safetensors").exists()
@@ -117,7 +118,7 @@ def test_interrupted_pull_leaves_no_partial_file_and_resumes(store: str, tmp_pat
     partial = list((dest / ".pais-staging").iterdir())
     assert len(partial) == 1 and 0 < partial[0].stat().st_size < 9 << 20
     staged = partial[0].stat().st_size
-    resumed = api.pull_model(gallery, unique_model, RevisionRef(tag="v1"), dest, jobs=1)
+    resumed = transfer.pull_model(context(), gallery, unique_model, RevisionRef(tag="v1"), dest, jobs=1)
     assert resumed.digest == pushed.digest
     assert same_tree(model, dest)
     # Neither the complete shard nor the bytes already staged travelled again.
@@ -127,7 +128,7 @@ def test_interrupted_pull_leaves_no_partial_file_and_resumes(store: str, tmp_pat
 
 def _push_raw_artifact(store: str, model: str, layers: list[tuple[str, bytes]], tag: str, config_type: str | None = None) -> None:
     """Put an artifact into the store byte by byte, bypassing pais' own packing."""
-    repo = open_gallery(store).store.repository(model)
+    repo = open_gallery(context(), store).store.repository(model)
     config_bytes = b"{}"
     config = Descriptor(config_type or "application/vnd.cncf.model.config.v1+json", sha256_digest(config_bytes), 2)
     repo.push_blob(config, iter([config_bytes]))
@@ -151,7 +152,7 @@ def test_artifact_escaping_its_destination_is_refused_before_writing(store: str,
     assert not dest.exists()
     assert not (tmp_path / "work" / "x").exists() and not Path("/x").exists()
     with pytest.raises(UnsafeArtifact):
-        api.pull_model(open_gallery(store), unique_model, RevisionRef(tag="evil"), dest)
+        transfer.pull_model(context(), open_gallery(context(), store), unique_model, RevisionRef(tag="evil"), dest)
 
 
 def test_pull_through_a_planted_link_is_refused(store: str, tiny_model: Path, tmp_path: Path, unique_model: str) -> None:
@@ -204,5 +205,5 @@ def test_cnai_flavoured_gallery_round_trips(store: str, tiny_model: Path, tmp_pa
     assert listed[0]["flavor"] == "cnai"
     pulled = pais("models", "pull", "-m", unique_model, "-s", store, "-t", "v1", "--dest", str(tmp_path / "out"))
     assert pulled.exit_code == 0 and same_tree(tiny_model, tmp_path / "out")
-    raw = open_gallery(store).store.repository(unique_model).fetch_manifest("v1").raw
+    raw = open_gallery(context(), store).store.repository(unique_model).fetch_manifest("v1").raw
     assert json.loads(raw)["artifactType"] == "application/vnd.cnai.model.manifest.v1+json"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pais_cli.errors import ConfigError, InvalidReference
-from pais_cli.gallery.galleries import open_gallery, resolve_settings
+from pais_cli.app.galleries import open_gallery, resolve_settings
+from pais_cli.cli.settings import context
 from pais_cli.gallery.reference import RevisionRef, check_model_name, check_tag, parse_registry
 from tests.conftest import pais
 
@@ -67,18 +68,18 @@ def test_store_spelling_error_on_the_command_line() -> None:
 
 @pytest.mark.parametrize("store", ["/srv/g", "./g", "../g", "~/g", "oci:g"])
 def test_paths_are_galleries_on_disk(store: str) -> None:
-    assert open_gallery(store).kind == "disk"
+    assert open_gallery(context(), store).kind == "disk"
 
 
 def test_default_store_order(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    settings, name, source = resolve_settings(None)
+    settings, name, source = resolve_settings(context(), None)
     assert source == "the embedded default gallery" and name is None
     assert settings.store.endswith("gallery")
     monkeypatch.setenv("PAIS_MODEL_STORE", str(tmp_path / "envgallery"))
-    settings, _, source = resolve_settings(None)
+    settings, _, source = resolve_settings(context(), None)
     assert settings.store == str(tmp_path / "envgallery") and "PAIS_MODEL_STORE" in source
 
 
 def test_unknown_named_gallery() -> None:
     with pytest.raises(ConfigError, match="no gallery named 'dev'"):
-        resolve_settings("dev")
+        resolve_settings(context(), "dev")

@@ -18,18 +18,19 @@ import pytest
 from backports import zstd  # installed with py7zr
 
 from pais_cli.formats.pickles import Limits, is_pickle_format_file, pickle_format, walk_pickles
-from pais_cli.validation.report import CheckResult, Finding, ModelFileEntry, ModelUnderTest, Severity, Status
+from pais_cli.modeldir.snapshot import DirectorySnapshot, SnapshotFile
+from pais_cli.validation.report import CheckResult, Finding, Severity, Status
 from pais_cli.validation.serialization import ALLOWED_GLOBALS, check_serialization
 from tests.support import malicious as m
 from tests.support.models import write_tiny_model
 
 
-def model_at(directory: Path) -> ModelUnderTest:
+def model_at(directory: Path) -> DirectorySnapshot:
     files = []
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         digest = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-        files.append(ModelFileEntry(path.relative_to(directory).as_posix(), path, path.stat().st_size, digest))
-    return ModelUnderTest(directory, files)
+        files.append(SnapshotFile(path.relative_to(directory).as_posix(), path, path.stat().st_size, digest))
+    return DirectorySnapshot(directory, files)
 
 
 def check(directory: Path, limits: Limits | None = None) -> CheckResult:

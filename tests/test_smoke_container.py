@@ -22,15 +22,10 @@ from typing import Any
 
 import pytest
 
-from pais_cli.runtime.engines import IMAGES
-from pais_cli.smoke.container import (
-    ALIAS,
-    FLAVOURS,
-    ContainerSandbox,
-    default_image,
-    flavour_for,
-)
+from pais_cli.runtime.engines import IMAGES, PROFILES, start_profile
+from pais_cli.smoke.container import ALIAS, ContainerSandbox, engine_launch, image_for
 from pais_cli.smoke.contract import BackendUnavailable, SmokeLimits, SmokeRequest
+from tests.conftest import pais
 from tests.support.dockerd import (  # noqa: F401 - session fixtures: dockerd, engine_image
     DockerDaemon,
     dockerd_fixture,
@@ -84,7 +79,7 @@ def gguf_request(directory: Path, **changes: Any) -> SmokeRequest:
     directory.mkdir(parents=True, exist_ok=True)
     if not (directory / "model.gguf").exists():
         write_llama_gguf(directory / "model.gguf")
-    request = SmokeRequest(model_dir=directory, kind="completion", weight_format="gguf", runtime="llamacpp",
+    request = SmokeRequest(model_dir=directory, kind="completion", weight_format="gguf", loader="llamacpp",
                            serving_engine="llamacpp", gguf_file="model.gguf",
                            limits=SmokeLimits(memory_bytes=1024**3, cpus=1.0, timeout_s=60.0, pids=128))
     return replace(request, **changes)
@@ -146,7 +141,7 @@ def test_tiny_gguf_passes_in_the_engine_container_confined(tmp_path: Path, docke
     assert outcome.backend == "container" and outcome.failure is None
     assert outcome.engine_exercised is True
     image_id = docker_client.images.get(engine_image).id
-    assert engine_image in outcome.runtime and image_id in outcome.runtime
+    assert engine_image in outcome.loaded_by and image_id in outcome.loaded_by
     assert outcome.details["image_id"] == image_id and outcome.details["flavour"] == "llama-cpp-python"
     assert outcome.output_shape is not None and outcome.output_shape[0] >= 1
     assert outcome.load_seconds is not None and 0 < outcome.load_seconds < 60
@@ -202,9 +197,14 @@ def test_embedding_through_the_engine_and_its_dimension(tmp_path: Path, sandbox:
 
 def test_docker_host_comes_from_the_environment(tmp_path: Path, dockerd: DockerDaemon, engine_image: str,
                                                 docker_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """$DOCKER_HOST reaches the sandbox through the CLI's settings (the library reads no environment)."""
+    model = gguf_request(tmp_path / "tiny").model_dir
     monkeypatch.setenv("DOCKER_HOST", dockerd.host)
-    outcome = ContainerSandbox().run(gguf_request(tmp_path / "tiny", image=engine_image))
-    assert outcome.passed, outcome.to_json()
+    result = pais("models", "validate", str(model), "--sandbox", "container", "--engine-image", engine_image,
+                  "--target", "cpu", "-o", "json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    smoke = next(c for c in result.json()["checks"] if c["name"] == "smoke")  # type: ignore[index]
+    assert smoke["status"] == "pass" and smoke["details"]["backend"] == "container", smoke
 
 
 # -- failures, each explained --------------------------------------------------------------------
@@ -308,46 +308,51 @@ def test_no_engine_socket_is_backend_unavailable(tmp_path: Path) -> None:
 # -- per-engine command lines (no daemon needed) -------------------------------------------------
 
 def _request(**changes: Any) -> SmokeRequest:
-    base = SmokeRequest(model_dir=Path("/m"), kind="completion", weight_format="gguf", runtime="llamacpp",
+    base = SmokeRequest(model_dir=Path("/m"), kind="completion", weight_format="gguf", loader="llamacpp",
                         serving_engine="llamacpp", gguf_file="sub/m.gguf")
     return replace(base, **changes)
 
 
 def test_default_images_and_command_lines_per_engine() -> None:
     llama = _request(kind="embedding")
-    assert default_image(llama) == IMAGES["llamacpp"]
-    assert default_image(replace(llama, gpu=True)) == IMAGES["llamacpp-cuda"]
-    flavour = flavour_for({}, "llamacpp")
-    entrypoint, args = flavour.build(llama, ALIAS)
-    assert flavour.name == "llama-server" and flavour.health_path == "/health" and entrypoint is None
-    assert args[:2] == ["--model", "/model/sub/m.gguf"]
-    assert " ".join(args).find("--host 0.0.0.0 --port 8000") >= 0 and "--embeddings" in args
-    assert args[args.index("--alias") + 1] == ALIAS
+    assert image_for(llama) == IMAGES["llamacpp"]
+    assert image_for(replace(llama, gpu=True)) == IMAGES["llamacpp-cuda"]
+    assert image_for(replace(llama, image="mine:1")) == "mine:1"
+    start = engine_launch(llama)
+    assert start.profile == "llama-server" and start.health_path == "/health" and start.command is None
+    assert start.args[:2] == ["--model", "/model/sub/m.gguf"]
+    assert " ".join(start.args).find("--host 0.0.0.0 --port 8000") >= 0 and "--embeddings" in start.args
+    assert start.args[start.args.index("--alias") + 1] == ALIAS and "--n-gpu-layers" not in start.args
+    assert "--n-gpu-layers" in engine_launch(replace(llama, gpu=True)).args
 
-    vllm = _request(serving_engine="vllm", weight_format="safetensors", runtime="vllm", gguf_file=None, gpu=True)
-    assert default_image(vllm) == IMAGES["vllm"]
-    flavour = flavour_for(None, "vllm")
-    entrypoint, args = flavour.build(vllm, ALIAS)
-    assert entrypoint == ["vllm", "serve"] and args[0] == "/model" and flavour.health_path == "/health"
-    assert args[args.index("--served-model-name") + 1] == ALIAS and args[args.index("--port") + 1] == "8000"
+    vllm = _request(serving_engine="vllm", weight_format="safetensors", loader="transformers", gguf_file=None, gpu=True)
+    assert image_for(vllm) == IMAGES["vllm"]
+    start = engine_launch(vllm)
+    assert start.command == ["vllm", "serve"] and start.args[0] == "/model" and start.health_path == "/health"
+    assert start.args[start.args.index("--served-model-name") + 1] == ALIAS and start.args[start.args.index("--port") + 1] == "8000"
+    assert start.shm_bytes == 1024**3
 
     infinity = _request(serving_engine="infinity", kind="embedding", weight_format="safetensors",
-                        runtime="infinity", gguf_file=None)
-    assert default_image(infinity) == IMAGES["infinity-cpu"]
-    entrypoint, args = flavour_for(None, "infinity").build(infinity, ALIAS)
-    assert args[:3] == ["v2", "--model-id", "/model"] and "--port" in args and "/v1" in args
-    assert args[args.index("--device") + 1] == "cpu"
-
-
-def test_image_label_selects_the_llama_cpp_python_flavour() -> None:
-    flavour = flavour_for({"org.pais.engine": "llama-cpp-python"}, "llamacpp")
-    assert flavour is FLAVOURS["llama-cpp-python"] and flavour.health_path == "/v1/models"
-    entrypoint, args = flavour.build(_request(kind="embedding"), ALIAS)
-    assert entrypoint is None
-    assert args[args.index("--model_alias") + 1] == ALIAS and args[args.index("--embedding") + 1] == "true"
-    assert flavour_for({"org.pais.engine": "llama.cpp"}, "vllm") is FLAVOURS["llama-server"]
+                        loader="sentence-transformers", gguf_file=None)
+    assert image_for(infinity) == IMAGES["infinity-cpu"] and image_for(replace(infinity, gpu=True)) == IMAGES["infinity"]
+    start = engine_launch(infinity)
+    assert start.args[:3] == ["v2", "--model-id", "/model"] and "--port" in start.args and "/v1" in start.args
+    assert start.args[start.args.index("--device") + 1] == "cpu"
+    on_gpu = engine_launch(replace(infinity, gpu=True)).args
+    assert on_gpu[on_gpu.index("--device") + 1] == "cuda"
     with pytest.raises(ValueError):
-        flavour_for({}, "nim")
+        image_for(_request(serving_engine="none"))
+
+
+def test_image_label_selects_the_llama_cpp_python_profile() -> None:
+    labels = {"org.pais.engine": "llama-cpp-python"}
+    assert start_profile("llamacpp", labels) is PROFILES["llama-cpp-python"]
+    start = engine_launch(_request(kind="embedding"), labels)
+    assert start.profile == "llama-cpp-python" and start.health_path == "/v1/models" and start.command is None
+    assert start.args[start.args.index("--model_alias") + 1] == ALIAS and start.args[start.args.index("--embedding") + 1] == "true"
+    assert start_profile("vllm", {"org.pais.engine": "llama.cpp"}) is PROFILES["llama-server"]
+    with pytest.raises(ValueError):
+        start_profile("none", {})
 
 
 # -- the in-container HTTP client, both variants -------------------------------------------------
@@ -361,7 +366,7 @@ class LocalExec:
 
 
 @pytest.mark.parametrize("client", ["python3", "curl"])
-def test_probe_client_speaks_http_with_python_or_curl(client: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_probe_client_speaks_http_with_python_or_curl(client: str) -> None:
     """llama.cpp's own image has curl and no Python; the others have Python."""
     import http.server
     import threading
@@ -388,11 +393,10 @@ def test_probe_client_speaks_http_with_python_or_curl(client: str, monkeypatch: 
     if shutil.which(client) is None:
         pytest.fail(f"{client} is not installed: run `make test`")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    monkeypatch.setattr(module, "PORT", server.server_address[1])
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        prober = module._Prober(LocalExec(), "")
+        prober = module._Prober(LocalExec(), "", server.server_address[1])
         prober.client = client
         health = prober.request("GET", "/health", None, 5)
         assert health.status == 200 and health.json() == {"status": "ok"}

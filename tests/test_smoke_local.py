@@ -47,19 +47,19 @@ def sandbox() -> LocalSandbox:
     return _sandbox()
 
 
-def _needs(sandbox: LocalSandbox, runtime: str) -> None:
+def _needs(sandbox: LocalSandbox, loader: str) -> None:
     try:
-        sandbox.check_runtime(runtime)
+        sandbox.check_loader(loader)
     except BackendUnavailable as exc:
         pytest.fail(f"{exc.reason} ({exc.remedy}); run `make test`")
 
 
-def request_for(model_dir: Path, runtime: str, limits: SmokeLimits | None = None, **kwargs: object) -> SmokeRequest:
+def request_for(model_dir: Path, loader: str, limits: SmokeLimits | None = None, **kwargs: object) -> SmokeRequest:
     """A request from the model's detected facts, as the CLI builds it."""
     info = detect_directory(model_dir)
     fmt = {"pytorch": "pickle"}.get(info.weight_format, info.weight_format)
     engine = "llamacpp" if fmt == "gguf" else ("infinity" if info.model_type == "embedding" else "vllm")
-    return SmokeRequest(model_dir=model_dir, kind=info.model_type, weight_format=fmt, runtime=runtime,  # type: ignore[arg-type]
+    return SmokeRequest(model_dir=model_dir, kind=info.model_type, weight_format=fmt, loader=loader,  # type: ignore[arg-type]
                         serving_engine=engine, gguf_file=info.gguf_file, limits=limits or SmokeLimits(), **kwargs)  # type: ignore[arg-type]
 
 
@@ -123,7 +123,7 @@ def test_gguf_completion_passes(sandbox: LocalSandbox, models: dict[str, Path]) 
     outcome = sandbox.run(request_for(models["gguf"], "llamacpp"))
     assert outcome.passed, _explain(outcome)
     assert outcome.backend == "local" and outcome.engine_exercised is False
-    assert outcome.runtime.startswith("llama-cpp-python ")
+    assert outcome.loaded_by.startswith("llama-cpp-python ")
     assert outcome.output_shape and outcome.output_shape[0] >= 1
     assert outcome.load_seconds is not None and outcome.inference_seconds is not None
     assert 0 < (outcome.peak_memory_bytes or 0) < SmokeLimits().memory_bytes
@@ -171,7 +171,7 @@ def test_transformers_causal_lm_passes(sandbox: LocalSandbox, models: dict[str, 
     _needs(sandbox, "transformers")
     outcome = sandbox.run(request_for(models["hf"], "transformers"))
     assert outcome.passed, _explain(outcome)
-    assert outcome.runtime.startswith("transformers ") and "torch " in outcome.runtime
+    assert outcome.loaded_by.startswith("transformers ") and "torch " in outcome.loaded_by
     assert outcome.output_shape and 1 <= outcome.output_shape[0] <= 4
     assert outcome.details["runner"]["tokenizer"]  # the saved tokenizer was loaded and used
 
@@ -181,7 +181,7 @@ def test_sentence_transformers_minilm_passes(sandbox: LocalSandbox, minilm: Path
     outcome = sandbox.run(request_for(minilm, "sentence-transformers", expected_dim=384))
     assert outcome.passed, _explain(outcome)
     assert outcome.output_shape == [384]
-    assert outcome.runtime.startswith("sentence-transformers ")
+    assert outcome.loaded_by.startswith("sentence-transformers ")
     assert abs(outcome.details["runner"]["norm"] - 1.0) < 1e-3  # all-MiniLM-L6-v2 normalizes
 
 
@@ -282,7 +282,7 @@ def test_unavailable_runtime_and_engine(tmp_path: Path, models: dict[str, Path])
         sandbox.run(request_for(models["gguf"], "llamacpp"))
     assert "llama-cpp-python" in caught.value.reason and "pip install" in caught.value.remedy
     with pytest.raises(BackendUnavailable):
-        LocalSandbox().check_runtime("vllm")
+        LocalSandbox().check_loader("vllm")
 
 
 # --- the sandbox itself ---------------------------------------------------------------------
@@ -362,7 +362,7 @@ def test_exit_without_result_is_explained(code: int, stderr: str, phase: str | N
     lines = [{"limits": {}}] + ([{"phase": phase}] if phase else [])
     finished = Finished(returncode=code, lines=lines, stderr=stderr, wall_seconds=1.0, timed_out=False, memory_killed=False,
                         peak_tree_rss=0, last_data=0, data_cap=2 * 1024**3, isolation={}, limits={})
-    outcome = _outcome(SmokeOutcome(passed=False, backend="local", runtime="x", engine_exercised=False), finished,
+    outcome = _outcome(SmokeOutcome(passed=False, backend="local", loaded_by="x", engine_exercised=False), finished,
                        SmokeLimits(memory_bytes=1024**3))
     assert outcome.failure == failure and words in outcome.message, outcome.message
     if failure == "oom":

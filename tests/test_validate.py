@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 
-from pais_cli.gallery.galleries import open_gallery
+from pais_cli.app.galleries import open_gallery
+from pais_cli.cli.settings import context
 from pais_cli.gallery.referrers import list_referrers, referrers_tag
 from pais_cli.validation.clamav import EICAR
 from pais_cli.validation.report import REPORT_ARTIFACT_TYPE
@@ -85,14 +86,14 @@ def test_failing_model_is_not_pushed_and_leaves_nothing(store: str, tiny_model: 
     assert "failed validation" in result.stderr and "nothing was pushed" in result.stderr
     assert "eicar.com" in result.stderr  # the report's findings are shown
     assert pais("models", "list", "-s", store, "-m", unique_model, "-o", "json").json() == []
-    gallery = open_gallery(store)
+    gallery = open_gallery(context(), store)
     assert unique_model not in gallery.store.models()
 
 
 def test_pushed_report_is_a_referrer_and_list_shows_it(store: str, tiny_model: Path, unique_model: str) -> None:
     pushed = pais("models", "push", str(tiny_model), "-m", unique_model, "-s", store, "-t", "v1", "-o", "json").json()
     assert pushed["validated"] is True and pushed["report_digest"]
-    repo = open_gallery(store).store.repository(unique_model)
+    repo = open_gallery(context(), store).store.repository(unique_model)
     reports = list_referrers(repo, pushed["digest"], REPORT_ARTIFACT_TYPE)
     assert [r.digest for r in reports] == [pushed["report_digest"]]
     # Distribution 2.8 and the layout have no referrers API: the tag schema index holds it.

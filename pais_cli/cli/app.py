@@ -8,6 +8,7 @@ import typer
 
 from .. import __version__
 from . import endpoints, gallery, models
+from .output import write_stdout
 
 app = typer.Typer(
     help="Get models into a private model gallery safely, and out again.",
@@ -22,7 +23,7 @@ app.add_typer(endpoints.app, name="endpoints")
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"pais {__version__}")
+        write_stdout(f"pais {__version__}\n")
         raise typer.Exit()
 
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from ..app.deploy import DeployRequest, apply_plan, delete_endpoint, list_endpoints, plan_deployment
+from ..app.galleries import open_gallery
 from ..errors import UsageError
-from ..gallery.galleries import open_gallery
 from ..gallery.reference import RevisionRef
-from ..runtime import listing
-from ..runtime.deploy import DeployRequest, apply_plan, delete_endpoint, parse_size, plan_deployment
 from ..runtime.nim import NimOptions
+from ..units import parse_size
+from . import settings
 from .options import CaFileOpt, DebugOpt, DigestOpt, ModelStoreOpt, OutputFormat, OutputOpt, PlainHttpOpt, TagOpt
 from .output import command, human_size
 
@@ -102,7 +102,7 @@ def deploy(
             raise UsageError("--dry-run and --apply contradict each other", "drop one of them")
         nim = NimOptions(auth_secret=auth_secret, image_pull_secret=ngc_pull_secret, storage_class=storage_class,
                          ingress_class=ingress_class, host_domain=host_domain, ngc_model=nim_model, ngc_profile=nim_profile,
-                         weights_bytes=parse_size(weights_size) if weights_size else None)
+                         weights_bytes=parse_size(weights_size, "--weights-size") if weights_size else None)
         ref = RevisionRef.from_options(tag, digest) if (tag or digest or not nim_model) else None
         request = DeployRequest(
             routing_name=routing_name, model=model_name, ref=ref, engine=engine.value,
@@ -114,7 +114,7 @@ def deploy(
         if not nim_model:
             if not model_name:
                 raise UsageError("no model given", "give --modelName NAME (and --modelStore, --tag or --digest), or --nim-model for NGC")
-            gallery = open_gallery(model_store, ca_file=ca_file, plain_http=plain_http)
+            gallery = open_gallery(settings.context(), model_store, ca_file=ca_file, plain_http=plain_http)
             out.note(f"using gallery {gallery.description}")
         plan = plan_deployment(request, gallery)
         for note in plan.notes:
@@ -148,14 +148,14 @@ def deploy(
             written.write_text(plan.yaml)
             out.note(f"wrote {len(plan.manifests)} objects to {written}")
         if apply:
-            apply_plan(plan, wait=wait, timeout_s=timeout)
+            apply_plan(plan, settings.kubectl(), wait=wait, timeout_s=timeout)
             out.note(f"applied {len(plan.manifests)} objects" + (" and the endpoint is ready" if plan.ready else ""))
         data = plan.to_json()
         data["manifests_file"] = str(written) if written else None
         if out.json:
             out.emit(data, lambda: None)
         elif written is None and not apply:
-            sys.stdout.write(plan.yaml)
+            out.text(plan.yaml)
         elif apply:
             out.fields([("applied", ", ".join(f"{o['kind']}/{o['name']}" for o in data["objects"])),
                         ("ready", "yes" if plan.ready else "not waited for (add --wait)")])
@@ -177,11 +177,10 @@ def list_(
 ) -> None:
     """Endpoints pais deployed (routing name, engine, model and digest, replicas, status) and/or a gateway's routing names."""
     with command(output, debug) as out:
-        rows = []
-        if cluster if cluster is not None else gateway is None:
-            rows += listing.from_cluster(namespace, all_namespaces)
-        if gateway:
-            rows += listing.from_gateway(gateway)
+        rows = list_endpoints(namespace=namespace, all_namespaces=all_namespaces,
+                              cluster=cluster if cluster is not None else gateway is None, gateway=gateway,
+                              gateway_api_key=settings.gateway_api_key(), api_key_source=settings.GATEWAY_API_KEY,
+                              kubectl_executable=settings.kubectl())
         out.emit([r.to_json() for r in rows], lambda: out.table(
             ["ROUTING NAME", "ENGINE", "MODEL", "DIGEST", "READY", "STATUS", "WHERE"],
             [[r.routing_name, r.engine, r.model or "-", (r.digest or "-")[:19],
@@ -200,13 +199,13 @@ def delete(
 ) -> None:
     """Remove what deploy created for a routing name, or print the kubectl command that does."""
     with command(output, debug) as out:
-        plan = delete_endpoint(routing_name, namespace, apply)
+        plan = delete_endpoint(routing_name, namespace, apply, kubectl_executable=settings.kubectl())
         if apply:
             out.note(f"deleted the endpoint {plan.routing_name}")
         def render() -> None:
             if apply:
                 out.fields([("deleted", plan.routing_name), ("objects", ", ".join(plan.objects))])
             else:
-                sys.stdout.write(plan.command + "\n")
+                out.text(plan.command + "\n")
 
         out.emit(plan.to_json(), render)

@@ -6,10 +6,19 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..gallery import api
-from ..gallery.galleries import open_gallery
-from .options import CaFileOpt, DebugOpt, FlavorOpt, ModelStoreOpt, OutputFormat, OutputOpt, PlainHttpOpt
+from ..app import init as gallery_init
+from ..app.galleries import open_gallery
 from ..errors import UsageError
+from . import settings
+from .options import (
+    CaFileOpt,
+    DebugOpt,
+    FlavorOpt,
+    ModelStoreOpt,
+    OutputFormat,
+    OutputOpt,
+    PlainHttpOpt,
+)
 from .output import command
 
 app = typer.Typer(help="Create or check a gallery.", no_args_is_help=True)
@@ -40,13 +49,14 @@ def init(
 ) -> None:
     """Create an on-disk gallery, or check a registry gallery: reachability, TLS, credentials, push."""
     with command(output, debug) as out:
-        gallery = open_gallery(model_store, ca_file=ca_file, plain_http=plain_http, flavor=flavor)
+        ctx = settings.context()
+        gallery = open_gallery(ctx, model_store, ca_file=ca_file, plain_http=plain_http, flavor=flavor)
         out.note(f"using gallery {gallery.description}")
         if robot_permission not in ("pull", "push"):
             raise UsageError(f"invalid --robot-permission {robot_permission!r}", "use pull or push")
-        check = api.init_gallery(
-            gallery, name=name, require_validated=require_validated, require_smoke=require_smoke, production=production, flavor_override=flavor,
-            harbor=api.HarborOptions(public, quota, immutable_tags, robot, robot_permission),
+        check = gallery_init.init_gallery(
+            ctx, gallery, name=name, require_validated=require_validated, require_smoke=require_smoke, production=production, flavor_override=flavor,
+            harbor=gallery_init.HarborOptions(public, quota, immutable_tags, robot, robot_permission),
         )
         rows = [("store", check.store), ("kind", check.kind), ("flavor", check.flavor)]
         if check.kind == "disk":

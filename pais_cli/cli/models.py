@@ -9,27 +9,24 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..gallery import api
-from ..gallery.galleries import open_gallery
-from ..gallery.promote import promote_model
-from ..hub import download_model
-from ..gallery.reference import RevisionRef
+from ..app import download as downloads
+from ..app import promote as promotion
+from ..app import revisions, transfer
+from ..app import validate as validation
+from ..app.galleries import open_gallery
 from ..errors import UsageError, ValidationFailed
+from ..gallery.reference import RevisionRef
+from . import settings
 from .options import (
     AllowRemoteCodeOpt,
     CaFileOpt,
     ChecksumsOpt,
     ClamdOpt,
     ClamdWindowOpt,
-    DockerHostOpt,
-    EngineImageOpt,
-    RequireSmokeOpt,
-    SandboxOpt,
-    SmokeMemoryOpt,
-    SmokeTimeoutOpt,
-    TargetOpt,
     DebugOpt,
     DigestOpt,
+    DockerHostOpt,
+    EngineImageOpt,
     FlavorOpt,
     JobsOpt,
     ModelNameOpt,
@@ -39,15 +36,20 @@ from .options import (
     OutputOpt,
     PlainHttpOpt,
     ReportFileOpt,
-    RequireValidatedOpt,
     ReportFormat,
     ReportOutputOpt,
+    RequireSmokeOpt,
+    RequireValidatedOpt,
+    SandboxOpt,
     SkipOpt,
+    SmokeMemoryOpt,
+    SmokeTimeoutOpt,
     TagOpt,
     TagsOpt,
+    TargetOpt,
 )
 from .output import command, human_size
-from .report import SmokeFlags, print_report, render_report, validation_options
+from .report import SmokeFlags, check_options, print_report, render_report
 
 app = typer.Typer(help="Push, pull and list models in a gallery.", no_args_is_help=True)
 
@@ -87,7 +89,8 @@ def push(
 ) -> None:
     """Validate a model directory, then upload it as a ModelPack revision; only blobs the gallery lacks travel."""
     with command(output, debug) as out:
-        gallery = open_gallery(model_store, ca_file=ca_file, plain_http=plain_http, flavor=flavor)
+        ctx = settings.context()
+        gallery = open_gallery(ctx, model_store, ca_file=ca_file, plain_http=plain_http, flavor=flavor)
         out.note(f"using gallery {gallery.description}")
         if skip_validation:
             out.note("warning: --skip-validation: the revision will be stored UNVALIDATED and pulls that require validation refuse it")
@@ -99,17 +102,17 @@ def push(
 
         try:
             with out.progress("push") as progress:
-                result = api.push_model(
-                    gallery, directory, model_name, tag or [], force=force, include_hidden=include_hidden, jobs=jobs,
+                result = transfer.push_model(
+                    ctx, gallery, directory, model_name, tag or [], force=force, include_hidden=include_hidden, jobs=jobs,
                     progress=progress, skip_validation=skip_validation, on_report=on_report,
-                    validation=validation_options(
+                    checks=check_options(
                         skip, checksums, clamd, clamd_window, allow_remote_code, jobs,
                         SmokeFlags(sandbox, target, require_smoke, smoke_timeout, smoke_memory, docker_host, engine_image),
-                        gallery.settings.require_smoke),
+                        gallery.settings.require_smoke, include_hidden),
                 )
         except ValidationFailed as exc:
             if out.json and exc.report is not None:
-                print(json.dumps({"error": exc.message, "report": exc.report.to_json()}, indent=2))  # type: ignore[attr-defined]
+                out.data({"error": exc.message, "report": exc.report.to_json()})  # type: ignore[attr-defined]
             raise
         if result.skipped:
             out.note(f"left out (hidden): {', '.join(result.skipped)}; use --include-hidden to push them")
@@ -144,11 +147,12 @@ def pull(
 ) -> None:
     """Download a revision by tag or digest, verified byte for byte; never an implicit latest."""
     with command(output, debug) as out:
+        ctx = settings.context()
         ref = RevisionRef.from_options(tag, digest)
-        gallery = open_gallery(model_store, ca_file=ca_file, plain_http=plain_http)
+        gallery = open_gallery(ctx, model_store, ca_file=ca_file, plain_http=plain_http)
         out.note(f"using gallery {gallery.description}")
         with out.progress("pull") as progress:
-            result = api.pull_model(gallery, model_name, ref, dest, jobs=jobs, progress=progress,
+            result = transfer.pull_model(ctx, gallery, model_name, ref, dest, jobs=jobs, progress=progress,
                                     require_validated=require_validated)
         out.emit(result.to_json(), lambda: out.fields([
             ("model", result.model),
@@ -170,13 +174,14 @@ def list_(
 ) -> None:
     """One row per revision of every model in the gallery (or of one model)."""
     with command(output, debug) as out:
-        gallery = open_gallery(model_store, ca_file=ca_file, plain_http=plain_http)
+        ctx = settings.context()
+        gallery = open_gallery(ctx, model_store, ca_file=ca_file, plain_http=plain_http)
         out.note(f"using gallery {gallery.description}")
-        revisions = api.list_revisions(gallery, model_name)
-        out.emit([r.to_json() for r in revisions], lambda: out.table(
+        found = revisions.list_revisions(gallery, model_name)
+        out.emit([r.to_json() for r in found], lambda: out.table(
             ["MODEL", "DIGEST", "TAGS", "SIZE", "FILES", "VALIDATION"],
             [[r.model, _short(r.digest), ",".join(r.tags) or "-", human_size(r.size), str(r.files),
-              "validated" if r.validated else r.verdict] for r in revisions],
+              "validated" if r.validated else r.verdict] for r in found],
         ))
 
 
@@ -209,23 +214,24 @@ def validate(
 ) -> None:
     """Check a model directory, or re-check a stored revision and attach the new report to it."""
     with command(OutputFormat.json if output != ReportFormat.table else OutputFormat.table, debug) as out:
+        ctx = settings.context()
         flags = SmokeFlags(sandbox, target, require_smoke, smoke_timeout, smoke_memory, docker_host, engine_image)
-        options = validation_options(skip, checksums, clamd, clamd_window, allow_remote_code, jobs, flags)
-        options.include_hidden = include_hidden
+        options = check_options(skip, checksums, clamd, clamd_window, allow_remote_code, jobs, flags,
+                                include_hidden=include_hidden)
         stored = tag is not None or digest is not None or model_store is not None
         if stored:
             if directory is not None or not model_name:
                 raise UsageError("give either a DIR, or a stored revision",
                                  "pais models validate DIR, or pais models validate --modelName N --modelStore S --tag T")
             ref = RevisionRef.from_options(tag, digest)
-            gallery = open_gallery(model_store, ca_file=ca_file, plain_http=plain_http)
+            gallery = open_gallery(ctx, model_store, ca_file=ca_file, plain_http=plain_http)
             out.note(f"using gallery {gallery.description}")
             options.smoke.require = options.smoke.require or gallery.settings.require_smoke
             with out.progress("fetch") as progress:
-                result = api.validate_revision(gallery, model_name, ref, options, progress=progress)
+                result = validation.validate_revision(ctx, gallery, model_name, ref, options, progress=progress)
             out.note(f"report attached to {model_name}@{result.digest} as {result.report_digest}")
         else:
-            result = api.validate_directory(directory or Path("."), options, model_name)
+            result = validation.validate_directory(ctx, directory or Path("."), options, model_name)
         if report_file:
             report_file.write_text(json.dumps(result.report.to_json(), indent=2) + "\n")
         render_report(out, result.report, output)
@@ -254,12 +260,13 @@ def promote(
 ) -> None:
     """Copy a revision, its blobs and its validation reports from one gallery to another."""
     with command(output, debug) as out:
+        ctx = settings.context()
         ref = RevisionRef.from_options(tag, digest)
-        src = open_gallery(source, ca_file=ca_file, plain_http=plain_http)
-        dst = open_gallery(destination, ca_file=ca_file, plain_http=plain_http)
+        src = open_gallery(ctx, source, ca_file=ca_file, plain_http=plain_http)
+        dst = open_gallery(ctx, destination, ca_file=ca_file, plain_http=plain_http)
         out.note(f"from {src.description}\nto   {dst.description}")
         with out.progress("promote") as progress:
-            result = promote_model(src, dst, model_name, ref, as_tag, force=force, convert=convert_flavor,
+            result = promotion.promote_model(src, dst, model_name, ref, as_tag, force=force, convert=convert_flavor,
                                    require_validated=require_validated, jobs=jobs, progress=progress)
         out.emit(result.to_json(), lambda: out.fields([
             ("model", result.model),
@@ -285,10 +292,11 @@ def inspect(
 ) -> None:
     """Files, ModelPack config, tags and validation state of one revision."""
     with command(output, debug) as out:
+        ctx = settings.context()
         ref = RevisionRef.from_options(tag, digest)
-        gallery = open_gallery(model_store, ca_file=ca_file, plain_http=plain_http)
+        gallery = open_gallery(ctx, model_store, ca_file=ca_file, plain_http=plain_http)
         out.note(f"using gallery {gallery.description}")
-        result = api.inspect_revision(gallery, model_name, ref)
+        result = revisions.inspect_revision(gallery, model_name, ref)
 
         def render() -> None:
             out.fields([
@@ -320,18 +328,19 @@ def delete(
 ) -> None:
     """Delete a tag (the revision stays) or, by digest, a revision and all its tags."""
     with command(output, debug) as out:
+        ctx = settings.context()
         ref = RevisionRef.from_options(tag, digest)
-        gallery = open_gallery(model_store, ca_file=ca_file, plain_http=plain_http)
+        gallery = open_gallery(ctx, model_store, ca_file=ca_file, plain_http=plain_http)
         out.note(f"using gallery {gallery.description}")
         what = f"revision {ref.digest} and every tag on it" if ref.digest else f"tag {ref.tag}"
         if not yes:
             if not sys.stdin.isatty():
                 raise UsageError(f"refusing to delete {what} of {model_name} without confirmation",
                                  "add --yes when running non-interactively")
-            digest_now = api.resolve_revision(gallery, model_name, ref)
+            digest_now = revisions.resolve_revision(gallery, model_name, ref)
             if not typer.confirm(f"delete {what} of {model_name} ({digest_now[:19]}) from {gallery.store.description}?"):
                 raise typer.Exit(1)
-        result = api.delete_revision(gallery, model_name, ref)
+        result = revisions.delete_revision(gallery, model_name, ref)
         out.emit(result.to_json(), lambda: out.fields([("deleted", result.deleted), ("revision", result.digest),
                                                         ("revision removed", "yes" if result.revision_removed else "no")]))
 
@@ -347,7 +356,9 @@ def download(
 ) -> None:
     """Fetch a model from Hugging Face (HF_ENDPOINT, HF_TOKEN), pinned to a commit and recorded."""
     with command(output, debug) as out:
-        result = download_model(repo_id, dest, revision, allow_patterns=include, progress=out.err.is_terminal)
+        ctx = settings.context()
+        result = downloads.download_model(ctx, repo_id, dest, revision, allow_patterns=include,
+                                          endpoint=settings.hf_endpoint(), progress=out.err.is_terminal)
         out.emit(result.to_json(), lambda: out.fields([
             ("repository", result.repo_id), ("revision", result.revision or "(default branch)"),
             ("commit", result.commit), ("path", result.path), ("files", str(result.files)),

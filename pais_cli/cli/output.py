@@ -22,17 +22,16 @@ from rich.progress import (
 from rich.table import Table
 
 from ..errors import PaisError
-from ..gallery.copy import TransferProgress
+from ..gallery.progress import TransferProgress
+from ..units import format_size
 from .options import OutputFormat
 
+human_size = format_size
 
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+
+def write_stdout(text: str) -> None:
+    """Every byte pais writes to stdout passes here."""
+    sys.stdout.write(text)
 
 
 class Output:
@@ -52,17 +51,25 @@ class Output:
 
     def emit(self, data: Any, render: Callable[[], None]) -> None:
         if self.json:
-            sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+            self.data(data)
         else:
             render()
+
+    def data(self, data: Any) -> None:
+        """A JSON document on stdout, whatever the output format (a report asked for as JSON)."""
+        self.text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+    def text(self, text: str) -> None:
+        """Text rendered elsewhere (YAML manifests, a command line) on stdout, as it is."""
+        write_stdout(text)
 
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None, stderr: bool = False) -> None:
         console = self.err if stderr else self.out
         if not console.is_terminal:
             # Line-oriented for pipes: tab-separated, a header line first.
-            stream = sys.stderr if stderr else sys.stdout
-            for row in (columns, *rows):
-                stream.write("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row) + "\n")
+            lines = "".join("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row) + "\n"
+                            for row in (columns, *rows))
+            sys.stderr.write(lines) if stderr else write_stdout(lines)
             return
         table = Table(title=title)
         for column in columns:

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..app.validate import CheckOptions
 from ..errors import UsageError
 from ..smoke.check import SANDBOXES, TARGETS, SmokeOptions
 from ..smoke.contract import SmokeLimits
+from ..units import parse_size
 from ..validation.malware import MalwareOptions
 from ..validation.report import Report, to_sarif
 from ..validation.validate import ValidationOptions
+from . import settings
 from .options import ReportFormat
 from .output import Output
-
-_SIZE = re.compile(r"^(\d+)\s*([KMG]i?B?)?$", re.IGNORECASE)
-
-
-def parse_size(text: str) -> int:
-    m = _SIZE.match(text.strip())
-    if not m:
-        raise UsageError(f"invalid size {text!r}", "write e.g. 100MiB, 2GiB or 1048576")
-    unit = (m.group(2) or "B")[0].upper()
-    return int(m.group(1)) * {"B": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[unit]
 
 
 @dataclass
@@ -44,33 +35,35 @@ class SmokeFlags:
             raise UsageError(f"invalid --target {self.target!r}", "use gpu or cpu")
         if self.sandbox is not None and self.sandbox not in SANDBOXES:
             raise UsageError(f"invalid --sandbox {self.sandbox!r}", f"use one of {', '.join(SANDBOXES)}")
-        defaults = SmokeOptions()
         return SmokeOptions(
-            sandbox=self.sandbox or defaults.sandbox, target=self.target, require=self.require or gallery_requires,
-            limits=SmokeLimits(memory_bytes=parse_size(self.memory), timeout_s=self.timeout),
-            docker_host=self.docker_host, image=self.image,
+            sandbox=self.sandbox or settings.env(settings.SANDBOX) or "auto", target=self.target,
+            require=self.require or gallery_requires,
+            limits=SmokeLimits(memory_bytes=parse_size(self.memory, "--smoke-memory"), timeout_s=self.timeout),
+            docker_host=self.docker_host or settings.env(settings.DOCKER_HOST), image=self.image,
+            library_path=settings.env("LD_LIBRARY_PATH"),
         )
 
 
-def validation_options(skip: list[str] | None, checksums: Path | None, clamd: str | None, clamd_window: str | None,
-                       allow_remote_code: bool, jobs: int = 4, smoke: SmokeFlags | None = None,
-                       gallery_requires_smoke: bool = False) -> ValidationOptions:
-    return ValidationOptions(
-        skip=list(skip or []),
-        checksums=checksums,
-        allow_remote_code=allow_remote_code,
-        malware=MalwareOptions(clamd=clamd, window=parse_size(clamd_window) if clamd_window else None, jobs=jobs),
-        jobs=jobs,
-        smoke=(smoke or SmokeFlags()).options(gallery_requires_smoke),
-    )
+def check_options(skip: list[str] | None, checksums: Path | None, clamd: str | None, clamd_window: str | None,
+                  allow_remote_code: bool, jobs: int = 4, smoke: SmokeFlags | None = None,
+                  gallery_requires_smoke: bool = False, include_hidden: bool = False) -> CheckOptions:
+    clamd_from = "--clamd"
+    if not clamd and (clamd := settings.env(settings.CLAMD)):
+        clamd_from = f"${settings.CLAMD}"
+    clamd_conf = settings.env(settings.CLAMD_CONF)
+    malware = MalwareOptions(clamd=clamd, clamd_from=clamd_from, clamd_conf=Path(clamd_conf) if clamd_conf else None,
+                             window=parse_size(clamd_window, "--clamd-window") if clamd_window else None, jobs=jobs)
+    security = ValidationOptions(skip=list(skip or []), checksums=checksums, allow_remote_code=allow_remote_code,
+                                 malware=malware, jobs=jobs)
+    return CheckOptions(security, (smoke or SmokeFlags()).options(gallery_requires_smoke), include_hidden)
 
 
 def render_report(out: Output, report: Report, fmt: ReportFormat = ReportFormat.table) -> None:
     if fmt == ReportFormat.json:
-        print(json.dumps(report.to_json(), indent=2))
+        out.data(report.to_json())
         return
     if fmt == ReportFormat.sarif:
-        print(json.dumps(to_sarif(report), indent=2))
+        out.data(to_sarif(report))
         return
     print_report(out, report)
 

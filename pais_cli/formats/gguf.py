@@ -117,8 +117,8 @@ class _Parser:
             raise GGUFError(f"string of {n} bytes at offset {self.r.position} exceeds the file or the 64 MiB bound")
         try:
             return self.r.read(n).decode("utf-8")
-        except UnicodeDecodeError:
-            raise GGUFError(f"string at offset {self.r.position - n} is not UTF-8") from None
+        except UnicodeDecodeError as exc:
+            raise GGUFError(f"string at offset {self.r.position - n} is not UTF-8") from exc
 
     def skip(self, n: int) -> None:
         while n:  # bounded steps: a vocabulary's scores are not worth keeping

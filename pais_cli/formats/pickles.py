@@ -567,8 +567,8 @@ class _Walk:
             raise _Malformed("memo index line too long")
         try:  # _pickle.c parses the line as a C string: it ends at the first NUL
             return int(line.split(b"\0", 1)[0].decode("ascii"), base)
-        except (UnicodeDecodeError, ValueError):
-            raise _Malformed("bad memo index") from None
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise _Malformed("bad memo index") from exc
 
     def line_value(self) -> None:
         """INT, LONG, FLOAT: the value never matters for safety, so any line is accepted."""
@@ -638,8 +638,8 @@ class _Walk:
                         raise _Malformed("the STRING opcode argument must be quoted")
                     try:
                         raw = codecs.escape_decode(line[1:-1])[0]
-                    except ValueError:
-                        raise _Malformed("bad STRING escape") from None
+                    except ValueError as exc:
+                        raise _Malformed("bad STRING escape") from exc
                     self.push_str(raw, "latin-1")  # loaders decode with ASCII or latin-1
             elif c == 0x54:  # T BINSTRING (length read unsigned, as _pickle.c does)
                 self.counted_string(struct.unpack("<I", r.read(4))[0], "latin-1")

@@ -34,7 +34,7 @@ def read_header(path: Path) -> dict[str, Any]:
     try:
         header = json.loads(raw)
     except ValueError as exc:
-        raise SafetensorsHeaderError(f"header is not JSON: {exc}") from None
+        raise SafetensorsHeaderError(f"header is not JSON: {exc}") from exc
     if not isinstance(header, dict):
         raise SafetensorsHeaderError("header is not a JSON object")
     return header

@@ -1,7 +1,8 @@
 """Registry credentials and the two auth schemes registries use: Basic and Bearer tokens.
 
-Credentials come from PAIS_REGISTRY_USERNAME/PAIS_REGISTRY_PASSWORD (for CI) or from Docker's
-config after `docker login` (auths, credHelpers, credsStore). Secrets never leave this module
+Credentials come from an explicit username and password (the CLI takes them from
+PAIS_REGISTRY_USERNAME/PAIS_REGISTRY_PASSWORD, for CI) or from Docker's config after
+`docker login` (auths, credHelpers, credsStore); `CredentialSources` says where to look. Secrets never leave this module
 except in Authorization headers: no repr, no log line, no error message carries them.
 """
 
@@ -9,13 +10,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -36,8 +36,14 @@ class Credentials:
         return "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
 
 
-def docker_config_path() -> Path:
-    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
+@dataclass(frozen=True)
+class CredentialSources:
+    """Where credentials may come from, in order: an explicit pair, then Docker's config file."""
+
+    docker_config: Path | None = None  # Docker's config.json; None: no file is read
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    pair_source: str = "PAIS_REGISTRY_USERNAME/PAIS_REGISTRY_PASSWORD"  # how to name the pair in messages
 
 
 def _host_keys(host: str) -> list[str]:
@@ -68,11 +74,12 @@ def _from_helper(helper: str, host: str) -> Credentials | None:
     return None
 
 
-def find_credentials(host: str) -> Credentials | None:
-    user, password = os.environ.get("PAIS_REGISTRY_USERNAME"), os.environ.get("PAIS_REGISTRY_PASSWORD")
-    if user and password:
-        return Credentials(user, password, "PAIS_REGISTRY_USERNAME/PAIS_REGISTRY_PASSWORD")
-    path = docker_config_path()
+def find_credentials(host: str, sources: CredentialSources) -> Credentials | None:
+    if sources.username and sources.password:
+        return Credentials(sources.username, sources.password, sources.pair_source)
+    path = sources.docker_config
+    if path is None:
+        return None
     try:
         config = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -139,7 +146,7 @@ class RegistryAuth(httpx.Auth):
     its scope must be known before the PUT (the POST that opens the upload learns it).
     """
 
-    def __init__(self, credentials: Credentials | None, client_factory, host: str) -> None:
+    def __init__(self, credentials: Credentials | None, client_factory: Callable[[], httpx.Client], host: str) -> None:
         self.credentials = credentials
         self._client_factory = client_factory
         self._host = host
@@ -162,7 +169,8 @@ class RegistryAuth(httpx.Auth):
         with self._lock:
             return self._fetch_locks.setdefault(scopes, threading.Lock())
 
-    def _cached(self, scopes: tuple[str, ...]) -> str | None:
+    def header_for(self, scopes: tuple[str, ...]) -> str | None:
+        """The Authorization header already learnt for these scopes (a token is fetched once per scope)."""
         if self._basic and self.credentials:
             return self.credentials.basic_header()
         if self._bearer_params is None or not scopes:
@@ -173,7 +181,7 @@ class RegistryAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         scopes = scopes_for(request)
-        header = self._cached(scopes)
+        header = self.header_for(scopes)
         if header:
             request.headers["Authorization"] = header
         response = yield request
@@ -219,7 +227,7 @@ class RegistryAuth(httpx.Auth):
                 response = self._client_factory().get(url, headers=headers)
         except httpx.TransportError as exc:
             raise RegistryUnreachable(f"token service {realm} unreachable: {type(exc).__name__}",
-                                      "check the registry's auth realm is reachable from here") from None
+                                      "check the registry's auth realm is reachable from here") from exc
         if response.status_code in (401, 403):
             raise AuthenticationError(
                 f"{self._host} refused the credentials"

@@ -9,17 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from .oci import Descriptor, Manifest
-
-
-class TransferProgress:
-    """What copy() reports while it runs; the CLI renders it, the library ignores it."""
-
-    def plan(self, total: int) -> None: ...
-
-    def advance(self, n: int) -> None: ...
+from .progress import TransferProgress
+from .stores.base import Mounter, Source, Target
 
 
 @dataclass
@@ -34,9 +27,9 @@ class CopyResult:
 
 
 def copy(
-    source: Any,
+    source: Source,
     manifest: Manifest,
-    destination: Any,
+    destination: Target,
     tags: Sequence[str] = (),
     *,
     jobs: int = 4,
@@ -50,7 +43,8 @@ def copy(
     blobs = list(unique.values())
     present = [d for d in blobs if destination.has_blob(d)]
     missing = [d for d in blobs if d not in present]
-    mounted = [d for d in missing if destination.mount_blob(d, source)]
+    # Mounting is a capability some targets have (oras-go's Mounter): asked of the role, not the class.
+    mounted = [d for d in missing if isinstance(destination, Mounter) and destination.mount_blob(d, source)]
     to_move = [d for d in missing if d not in mounted]
     offsets = {d.digest: destination.resume_offset(d) for d in to_move}
     progress.plan(sum(d.size - offsets[d.digest] for d in to_move))

@@ -17,22 +17,26 @@ import re
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal, InvalidOperation
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from urllib.parse import quote
 
 import httpx
 
+from ..config import Flavor
 from ..errors import (
     AuthenticationError,
     NotFound,
     PermissionDenied,
     RegistryError,
+    RegistryNotFound,
     UsageError,
 )
+from ..units import format_exact, parse_size
 from .auth import Credentials
-from .mediatypes import NAMES, Flavor
-from .stores.registry import RegistryClient
+from .mediatypes import NAMES
+
+if TYPE_CHECKING:  # the registry store builds its Harbor client; only the type is needed here
+    from .stores.registry import RegistryClient
 
 API = "/api/v2.0"
 PAGE_SIZE = 100  # the document's maximum for page_size
@@ -113,45 +117,19 @@ def default_flavor(info: HarborInfo, override: str | None = None) -> FlavorChoic
 # ---------------------------------------------------------------------------------------------
 # Sizes
 
-_UNITS = {
-    "": 1, "b": 1,
-    "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12, "tb": 10**12,
-    "p": 10**15, "pb": 10**15,
-    "ki": 2**10, "kib": 2**10, "mi": 2**20, "mib": 2**20, "gi": 2**30, "gib": 2**30, "ti": 2**40, "tib": 2**40,
-    "pi": 2**50, "pib": 2**50,
-}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-
-
-def parse_size(text: str) -> int:
-    """Bytes from "500GiB", "1.5TiB", "500GB", "200Gi" or "1073741824"; -1 for "unlimited"/"-1".
-
-    GiB/TiB (and Kubernetes' Gi/Ti) are powers of 1024; GB/TB (and G/T) powers of 1000. Harbor
-    stores a project quota as bytes, -1 meaning no limit.
-    """
+def parse_quota(text: str) -> int:
+    """Bytes of a project quota (see `pais_cli.units`); -1 for "unlimited"/"-1", as Harbor stores it."""
     value = text.strip().lower()
     if value in ("-1", "unlimited", "none", "infinite"):
         return -1
-    match = _SIZE.match(value)
-    if not match or match.group(2) not in _UNITS:
-        raise UsageError(f"cannot read size {text!r}",
-                         "write a size such as 500GiB, 2TiB, 500GB or a number of bytes; -1 or unlimited for no limit")
-    try:
-        size = int(Decimal(match.group(1)) * _UNITS[match.group(2)])
-    except InvalidOperation:  # pragma: no cover - the pattern admits only plain decimals
-        raise UsageError(f"cannot read size {text!r}", "write a size such as 500GiB") from None
+    size = parse_size(text, "quota")
     if size <= 0:
         raise UsageError(f"a quota of {text!r} would forbid every push", "give a positive size, or -1 for no limit")
     return size
 
 
-def format_size(size: int) -> str:
-    if size < 0:
-        return "unlimited"
-    for unit, factor in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if size >= factor and size % factor == 0:
-            return f"{size // factor}{unit}"
-    return f"{size}B"
+def format_quota(size: int) -> str:
+    return "unlimited" if size < 0 else format_exact(size)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,14 +215,6 @@ class HarborArtifact:
         return data
 
 
-@dataclass(frozen=True)
-class CopyResult:
-    source: str  # "project/repository@sha256:..."
-    destination: str  # "project/repository"
-    copied: bool  # False when the destination already held the artifact (older Harbor answers 409)
-    location: str | None = None
-
-
 # ---------------------------------------------------------------------------------------------
 # The client
 
@@ -267,13 +237,21 @@ class _BasicUpFront(httpx.Auth):
     requests that carry no session cookie, so a `sid` picked up earlier must not ride along."""
 
     def __init__(self, credentials: Credentials | None) -> None:
-        self._header = credentials.basic_header() if credentials and not credentials.identity_token else None
+        self.header = credentials.basic_header() if credentials and not credentials.identity_token else None
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers.pop("Cookie", None)
-        if self._header:
-            request.headers["Authorization"] = self._header
+        if self.header:
+            request.headers["Authorization"] = self.header
         yield request
+
+
+@dataclass(frozen=True)
+class HarborProject:
+    """The Harbor project a registry gallery lives in, with the client to its API."""
+
+    client: HarborClient
+    name: str
 
 
 class HarborClient:
@@ -287,7 +265,7 @@ class HarborClient:
 
     @property
     def authenticated(self) -> bool:
-        return self._auth._header is not None
+        return self._auth.header is not None
 
     # -- transport -----------------------------------------------------------------------------
 
@@ -317,7 +295,7 @@ class HarborClient:
             raise PermissionDenied(f"Harbor at {self.host} does not allow {who} to {what}{detail}",
                                    hint_403 or "ask a Harbor administrator or the project's admin for this right")
         if code == 404:
-            raise NotFound(f"Harbor at {self.host}: not found while trying to {what}{detail}",
+            raise RegistryNotFound(f"Harbor at {self.host}: not found while trying to {what}{detail}",
                            hint_404 or "check the project and repository names")
         raise RegistryError(f"Harbor at {self.host} answered HTTP {code} to {method} {API}{path} ({what}){detail}",
                             "check the Harbor version (pais follows Harbor's v2.15 API) and its logs")
@@ -418,7 +396,7 @@ class HarborClient:
                                        "(project_creation_restriction); ask one, or create the project in Harbor's UI")
             if r.status_code == 201:
                 changes = [f"created project {name!r} ({'public' if public else 'private'}"
-                           + (f", quota {format_size(storage_limit_bytes)}" if storage_limit_bytes is not None else "")
+                           + (f", quota {format_quota(storage_limit_bytes)}" if storage_limit_bytes is not None else "")
                            + ")"]
                 return ProjectResult(True, self.get_project(name), changes)
             # 409: created meanwhile by someone else; from here on it is an existing project.
@@ -439,7 +417,7 @@ class HarborClient:
         if storage_limit_bytes is not None and isinstance(project_id, int):
             current = self.project_quota(project_id)
             if current is not None and current != storage_limit_bytes:
-                result.notes.append(f"project quota is {format_size(current)}, not {format_size(storage_limit_bytes)} "
+                result.notes.append(f"project quota is {format_quota(current)}, not {format_quota(storage_limit_bytes)} "
                                     "as asked; a Harbor administrator can change it under Projects > Quotas")
 
     # -- immutable tags --------------------------------------------------------------------------
@@ -540,7 +518,7 @@ class HarborClient:
                      robot_permission: RobotPermission = "pull") -> ProjectResult:
         """`gallery init` on Harbor: the project, then its immutable-tag rule and robot, each only
         when missing. A second identical run changes nothing and has empty `changes`."""
-        limit = parse_size(storage_limit) if isinstance(storage_limit, str) else storage_limit
+        limit = parse_quota(storage_limit) if isinstance(storage_limit, str) else storage_limit
         result = self.ensure_project(name, public=public, storage_limit_bytes=limit)
         if immutable_tags:
             added, message = self.ensure_immutable_rule(name, immutable_tags)
@@ -587,10 +565,10 @@ class HarborClient:
         def rows(repo: str) -> list[HarborArtifact]:
             try:
                 found = self.artifacts(project, repo)
-            except NotFound:
+            except NotFound as exc:
                 if model:
-                    raise NotFound(f"no model {model!r} in {self.host}/{namespace}",
-                                   "run `pais models list` to see what the gallery holds") from None
+                    raise RegistryNotFound(f"no model {model!r} in {self.host}/{namespace}",
+                                   "run `pais models list` to see what the gallery holds") from exc
                 return []  # deleted between the two listings
             return [_artifact_row(a, project, repo[len(base):]) for a in found]
 
@@ -599,22 +577,6 @@ class HarborClient:
         return sorted(out, key=lambda a: (a.model, a.tags == [], a.tags, a.digest))
 
     # -- copy ------------------------------------------------------------------------------------
-
-    def copy_artifact(self, project: str, repository: str, source: str) -> CopyResult:
-        """Harbor's server-side copy into `project/repository` from `source`, written
-        "srcproject/srcrepo@sha256:..." (or ":tag"). No bytes pass through this machine.
-
-        Harbor copies every tag the source artifact has, and its accessories (referrers such as a
-        pais validation report), not just the reference named.
-        """
-        if "@" not in source and ":" not in source.rsplit("/", 1)[-1]:
-            raise UsageError(f"copy source {source!r} has no tag or digest", "write project/repository@sha256:... ")
-        path = f"/projects/{_segment(project)}/repositories/{repository_path(repository)}/artifacts"
-        r = self._request("POST", path, params={"from": source}, ok=(201, 409),
-                          what=f"copy {source} to {project}/{repository}",
-                          hint_403="copying needs pull rights on the source project and push rights on the destination",
-                          hint_404=f"check that {source} and project {project!r} exist")
-        return CopyResult(source, f"{project}/{repository}", r.status_code == 201, r.headers.get("Location"))
 
     def close(self) -> None:
         self.client.close()

@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+
+from ..config import FLAVORS, Flavor
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -18,8 +19,6 @@ DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+jso
 ANNOTATION_TITLE = "org.opencontainers.image.title"
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 
-Flavor = Literal["cncf", "cnai"]
-FLAVORS: tuple[Flavor, ...] = ("cncf", "cnai")
 LAYER_KINDS = ("weight", "weight.config", "doc", "code", "dataset")
 
 

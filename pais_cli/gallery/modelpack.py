@@ -8,17 +8,23 @@ executable bits. Unpacking treats every annotation as untrusted input.
 from __future__ import annotations
 
 import json
-import os
-import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import ModelDirectoryError, NotAModel, UnsafeArtifact
+from ..errors import NotAModel, UnsafeArtifact
 from ..formats import safetensors
-from .digests import DigestCache
-from .mediatypes import ANNOTATION_TITLE, NAMES, FlavorNames, flavor_of_artifact, layer_kind
+from ..modeldir.digests import DigestCache
+from ..modeldir.paths import REFUSED, check_relative_path
+from ..modeldir.snapshot import DirectorySnapshot, snapshot_directory
+from .mediatypes import (
+    ANNOTATION_TITLE,
+    NAMES,
+    FlavorNames,
+    flavor_of_artifact,
+    layer_kind,
+)
 from .oci import Descriptor, Manifest, build_manifest, canonical_json, sha256_digest
 
 WEIGHT_SUFFIXES = {
@@ -50,22 +56,6 @@ def classify(path: str) -> tuple[str, bool]:
     if suffix in CONFIG_SUFFIXES or name.startswith(("tokenizer", "vocab", "merges")):
         return "weight.config", False
     return "weight", True
-
-
-REFUSED = "refused before anything was written: the artifact is malformed or hostile; ask its publisher"
-
-
-def check_relative_path(path: str) -> str:
-    """A layer path that may be created under a destination directory, or UnsafeArtifact."""
-    if not path or "\\" in path or "\x00" in path:
-        raise UnsafeArtifact(f"layer path {path!r} is not a relative POSIX path", REFUSED)
-    if any(unicodedata.category(ch) == "Cc" for ch in path):
-        raise UnsafeArtifact(f"layer path {path!r} contains control characters", REFUSED)
-    if path.startswith("/"):
-        raise UnsafeArtifact(f"layer path {path!r} is absolute", REFUSED)
-    if any(part in ("", ".", "..") for part in path.split("/")):
-        raise UnsafeArtifact(f"layer path {path!r} leaves its directory ('..', '.' or an empty part)", REFUSED)
-    return path
 
 
 @dataclass(frozen=True)
@@ -111,82 +101,6 @@ class PackedModel:
     @property
     def bytes_total(self) -> int:
         return sum(f.size for f in self.files)
-
-
-def _normalised_mode(st_mode: int) -> int:
-    return 0o755 if st_mode & 0o111 else 0o644
-
-
-@dataclass(frozen=True)
-class DirectoryProblem:
-    """Something in a model directory that cannot be stored safely."""
-
-    path: str
-    rule: str
-    message: str
-    hint: str
-
-
-def scan_directory(
-    directory: Path,
-    include_hidden: bool = False,
-    problems: list[DirectoryProblem] | None = None,
-) -> tuple[list[tuple[str, Path, os.stat_result]], list[str]]:
-    """Regular files under `directory` (sorted), and the hidden entries left out.
-
-    Links out of the model, special files and unsafe names raise ModelDirectoryError, or, when
-    a `problems` list is given (validation), are recorded there and left out.
-    """
-    root = directory.resolve()
-    if not root.is_dir():
-        raise ModelDirectoryError(f"{directory} is not a directory", "give the model's directory, e.g. pais models push ./my-model")
-    found: list[tuple[str, Path, os.stat_result]] = []
-    skipped: list[str] = []
-
-    def problem(path: str, rule: str, message: str, hint: str) -> None:
-        if problems is None:
-            raise ModelDirectoryError(message, hint)
-        problems.append(DirectoryProblem(path, rule, message, hint))
-
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        rel_dir = Path(dirpath).relative_to(root)
-        for name in sorted(dirnames):
-            rel = (rel_dir / name).as_posix()
-            if not include_hidden and name.startswith("."):
-                skipped.append(rel + "/")
-                dirnames.remove(name)
-            elif (Path(dirpath) / name).is_symlink():
-                # os.walk does not descend into linked directories; we refuse them outright.
-                problem(rel, "format.symlink", f"{rel} is a symbolic link to a directory",
-                        "replace it with a real directory (hf download --local-dir writes real files)")
-        for name in filenames:
-            rel = (rel_dir / name).as_posix()
-            if not include_hidden and name.startswith("."):
-                skipped.append(rel)
-                continue
-            full = Path(dirpath) / name
-            try:
-                check_relative_path(rel)
-            except UnsafeArtifact as exc:
-                problem(rel, "format.path-name", f"file name {rel!r} cannot be stored: {exc.message}", "rename the file")
-                continue
-            st = full.lstat()
-            if stat.S_ISLNK(st.st_mode):
-                target = full.resolve()
-                if not target.is_relative_to(root) or not target.is_file():
-                    problem(rel, "format.symlink", f"{rel} is a symbolic link to {os.readlink(full)}, outside the model or not a file",
-                            "copy the file into the model directory instead of linking to it")
-                    continue
-                st = target.stat()
-            elif not stat.S_ISREG(st.st_mode):
-                problem(rel, "format.special-file", f"{rel} is not a regular file (device, socket or pipe)",
-                        "remove device files, sockets and pipes from the model")
-                continue
-            found.append((rel, full, st))
-    found.sort(key=lambda item: item[0].encode("utf-8"))
-    if not found and not problems:
-        raise ModelDirectoryError(f"no files in {directory}", "a model directory needs at least one file")
-    return found, sorted(skipped)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -240,21 +154,20 @@ def describe_model(files: list[ModelFile]) -> dict[str, Any]:
     return out
 
 
-def pack_directory(
-    directory: Path,
-    flavor: str = "cncf",
-    include_hidden: bool = False,
-    digests: DigestCache | None = None,
-    jobs: int = 4,
-) -> PackedModel:
+def pack_directory(directory: Path, flavor: str = "cncf", include_hidden: bool = False,
+                   digests: DigestCache | None = None, jobs: int = 4) -> PackedModel:
+    """Snapshot and pack in one step, for callers that do nothing else with the directory."""
+    return pack_snapshot(snapshot_directory(directory, digests or DigestCache(), include_hidden, jobs), flavor)
+
+
+def pack_snapshot(snapshot: DirectorySnapshot, flavor: str = "cncf") -> PackedModel:
+    """The artifact a snapshot becomes; refuses a snapshot with problems (links out, special files)."""
+    snapshot.raise_for_problems()
     names = NAMES[flavor]
-    entries, skipped = scan_directory(directory, include_hidden)
-    cache = digests or DigestCache()
-    file_digests = cache.digests([full for _, full, _ in entries], jobs=jobs)
     files: list[ModelFile] = []
-    for (rel, full, st), digest in zip(entries, file_digests):
-        kind, untested = classify(rel)
-        files.append(ModelFile(rel, st.st_size, digest, _normalised_mode(st.st_mode), kind, untested, full))
+    for entry in snapshot.files:
+        kind, untested = classify(entry.path)
+        files.append(ModelFile(entry.path, entry.size, entry.digest, entry.mode, kind, untested, entry.full))
     config_obj = {
         "descriptor": {},
         "config": describe_model(files),
@@ -264,9 +177,9 @@ def pack_directory(
     config = Descriptor(names.config, sha256_digest(config_bytes), len(config_bytes))
     raw = build_manifest(config, [f.layer(names) for f in files], artifact_type=names.artifact_type)
     return PackedModel(
-        directory=directory.resolve(),
+        directory=snapshot.root,
         files=files,
-        skipped=skipped,
+        skipped=snapshot.skipped,
         names=names,
         config_bytes=config_bytes,
         manifest=Manifest.parse(raw),
@@ -326,3 +239,18 @@ def model_files(manifest: Manifest) -> list[ModelFile]:
                     f"path {seen['/'.join(parts[:i])]!r} is both a file and the directory of {path!r}", REFUSED,
                 )
     return files
+
+
+def convert_flavor(manifest: Manifest, flavor: str) -> Manifest:
+    """The same files under the other flavour's media types and annotation keys (a new digest)."""
+    src, dst = model_names(manifest), NAMES[flavor]
+    if src.flavor == flavor:
+        return manifest
+    renamed = {src.filepath: dst.filepath, src.file_metadata: dst.file_metadata, src.untested: dst.untested}
+    layers = []
+    for layer in manifest.layers:
+        kind = layer_kind(layer.media_type) or "weight"
+        annotations = {renamed.get(k, k): v for k, v in layer.annotations.items()}
+        layers.append(Descriptor(dst.layer(kind), layer.digest, layer.size, dict(sorted(annotations.items()))))
+    config = Descriptor(dst.config, manifest.config.digest, manifest.config.size)
+    return Manifest.parse(build_manifest(config, layers, artifact_type=dst.artifact_type))

@@ -48,7 +48,7 @@ class Descriptor:
             digest = obj["digest"]
             size = obj["size"]
         except KeyError as missing:
-            raise RegistryError(f"descriptor without {missing}", "the artifact is corrupt; push it again") from None
+            raise RegistryError(f"descriptor without {missing}", "the artifact is corrupt; push it again") from missing
         annotations = obj.get("annotations") or {}
         if (
             not isinstance(media_type, str)
@@ -96,8 +96,8 @@ class Manifest:
             raise RegistryError("manifest larger than 4 MiB", "this is not an artifact pais pushed")
         try:
             obj = json.loads(raw)
-        except ValueError:
-            raise RegistryError("manifest is not JSON", "the artifact is corrupt; push it again") from None
+        except ValueError as exc:
+            raise RegistryError("manifest is not JSON", "the artifact is corrupt; push it again") from exc
         if not isinstance(obj, dict):
             raise RegistryError("manifest is not a JSON object", "the artifact is corrupt; push it again")
         kind = obj.get("mediaType") or media_type

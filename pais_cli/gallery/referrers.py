@@ -1,27 +1,25 @@
-"""Validation reports stored beside the revision they judge, as OCI referrers.
+"""Referrers: artifacts stored beside the revision they speak of (a validation report, say).
 
-A report is an artifact (artifactType application/vnd.pais.validation.report.v1+json) whose
-`subject` is the model manifest. Registries with the referrers API index it themselves (they
-answer the PUT with `OCI-Subject`); elsewhere (CNCF distribution 2.8, the on-disk gallery) we
-maintain the referrers tag schema: tag `sha256-<hex>` names an index of the referrers.
+A referrer is a manifest whose `subject` is the revision's manifest, carrying one payload of a
+given artifact type. Registries with the referrers API index it themselves (they answer the PUT
+with `OCI-Subject`); elsewhere (CNCF distribution 2.8, the on-disk gallery) we maintain the
+referrers tag schema: tag `sha256-<hex>` names an index of the referrers.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import NotFound, PaisError, RegistryError
-from ..validation.report import REPORT_ARTIFACT_TYPE, Report
+from .copy import copy
 from .mediatypes import ANNOTATION_TITLE, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST
-from .modelpack import model_files
 from .oci import Descriptor, Manifest, build_manifest, canonical_json, sha256_digest
+from .stores.base import ReferrerStore, Source, Target
 from .stores.files import READ_CHUNK
 
 ANNOTATION_CREATED = "org.opencontainers.image.created"
-ANNOTATION_VERDICT = "vnd.pais.validation.verdict"
-MAX_REPORT_BYTES = 64 * 1024 * 1024
+MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
 EMPTY_CONFIG = b"{}"
 
 
@@ -30,9 +28,9 @@ def referrers_tag(digest: str) -> str:
     return f"{algorithm}-{hexpart}"
 
 
-def read_blob(repo: Any, desc: Descriptor, limit: int = MAX_REPORT_BYTES) -> bytes:
+def read_blob(repo: Source, desc: Descriptor, limit: int = MAX_PAYLOAD_BYTES) -> bytes:
     if desc.size > limit:
-        raise RegistryError(f"blob {desc.digest} is {desc.size} bytes, over the {limit} allowed here", "this is not a pais report")
+        raise RegistryError(f"blob {desc.digest} is {desc.size} bytes, over the {limit} allowed here", "this is not a payload pais stored")
     with repo.open_blob(desc) as chunks:
         data = b"".join(chunks)
     if sha256_digest(data) != desc.digest:
@@ -40,12 +38,12 @@ def read_blob(repo: Any, desc: Descriptor, limit: int = MAX_REPORT_BYTES) -> byt
     return data
 
 
-def _push_if_missing(repo: Any, desc: Descriptor, data: bytes) -> None:
+def _push_if_missing(repo: Target, desc: Descriptor, data: bytes) -> None:
     if not repo.has_blob(desc):
         repo.push_blob(desc, iter([data[i:i + READ_CHUNK] for i in range(0, len(data), READ_CHUNK)] or [b""]))
 
 
-def _tag_schema_index(repo: Any, subject_digest: str) -> list[dict[str, Any]]:
+def _tag_schema_index(repo: ReferrerStore, subject_digest: str) -> list[dict[str, Any]]:
     try:
         raw, _ = repo.fetch_raw_manifest(referrers_tag(subject_digest))
     except NotFound:
@@ -54,7 +52,7 @@ def _tag_schema_index(repo: Any, subject_digest: str) -> list[dict[str, Any]]:
     return [m for m in obj.get("manifests", []) if isinstance(m, dict)]
 
 
-def attach(repo: Any, subject: Descriptor, artifact_type: str, payload: bytes, payload_type: str, title: str,
+def attach(repo: ReferrerStore, subject: Descriptor, artifact_type: str, payload: bytes, payload_type: str, title: str,
            annotations: dict[str, str]) -> Descriptor:
     """Store `payload` as a referrer of `subject`; returns the referrer manifest's descriptor."""
     empty = Descriptor(OCI_EMPTY, sha256_digest(EMPTY_CONFIG), len(EMPTY_CONFIG))
@@ -68,14 +66,14 @@ def attach(repo: Any, subject: Descriptor, artifact_type: str, payload: bytes, p
     return desc
 
 
-def add_to_tag_schema(repo: Any, subject_digest: str, desc: Descriptor) -> None:
+def add_to_tag_schema(repo: ReferrerStore, subject_digest: str, desc: Descriptor) -> None:
     manifests = [m for m in _tag_schema_index(repo, subject_digest) if m.get("digest") != desc.digest]
     manifests.append(desc.to_json())
     index = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})
     repo.push_raw_manifest(index, OCI_INDEX, referrers_tag(subject_digest))
 
 
-def list_referrers(repo: Any, subject_digest: str, artifact_type: str | None = None) -> list[Descriptor]:
+def list_referrers(repo: ReferrerStore, subject_digest: str, artifact_type: str | None = None) -> list[Descriptor]:
     found = repo.referrers(subject_digest, artifact_type)
     if found is None:
         found = _tag_schema_index(repo, subject_digest)
@@ -90,15 +88,10 @@ def list_referrers(repo: Any, subject_digest: str, artifact_type: str | None = N
     return out
 
 
-def attach_report(repo: Any, subject: Descriptor, report: Report) -> Descriptor:
-    return attach(repo, subject, REPORT_ARTIFACT_TYPE, canonical_json(report.to_json()), REPORT_ARTIFACT_TYPE,
-                  "validation-report.json",
-                  {ANNOTATION_CREATED: report.created, ANNOTATION_VERDICT: report.verdict})
-
-
-def reports(repo: Any, subject_digest: str) -> list[Report]:
-    """Every report attached to a revision, newest first."""
-    descs = list_referrers(repo, subject_digest, REPORT_ARTIFACT_TYPE)
+def payloads(repo: ReferrerStore, subject_digest: str, artifact_type: str) -> list[tuple[Descriptor, bytes]]:
+    """Each referrer of that type with its payload (its first layer), newest first by its
+    creation annotation; referrers whose manifest does not name this subject are ignored."""
+    descs = list_referrers(repo, subject_digest, artifact_type)
     descs.sort(key=lambda d: d.annotations.get(ANNOTATION_CREATED, ""), reverse=True)
     out = []
     for desc in descs:
@@ -106,45 +99,18 @@ def reports(repo: Any, subject_digest: str) -> list[Report]:
         manifest = Manifest.parse(raw)
         if manifest.subject is None or manifest.subject.digest != subject_digest or not manifest.layers:
             continue
-        out.append(Report.from_json(json.loads(read_blob(repo, manifest.layers[0]))))
+        out.append((desc, read_blob(repo, manifest.layers[0])))
     return out
 
 
-@dataclass
-class ValidationState:
-    validated: bool
-    verdict: str  # "pass", "fail", or "unvalidated" when no report exists
-    reason: str
-    report: Report | None = None
-    reports: int = 0  # how many reports the revision has
-
-
-def validation_state(repo: Any, manifest: Manifest) -> ValidationState:
-    """Validated: the newest report passed, ran the four security checks, and covers exactly
-    the revision's files (paths and digests)."""
-    found = reports(repo, manifest.digest)
-    if not found:
-        return ValidationState(False, "unvalidated", "it has no validation report")
-    newest = found[0]
-    ok, why = newest.counts_as_validation()
-    if not ok:
-        return ValidationState(False, newest.verdict, why, newest, len(found))
-    layers = [(f.path, f.digest) for f in model_files(manifest)]
-    if not newest.covers(layers):
-        return ValidationState(False, newest.verdict, "its newest report does not cover exactly its files", newest, len(found))
-    return ValidationState(True, "pass", "validated", newest, len(found))
-
-
-def copy_referrers(source: Any, destination: Any, subject_digest: str, new_subject: Descriptor | None = None,
-                   artifact_type: str | None = REPORT_ARTIFACT_TYPE) -> int:
+def copy_referrers(source: ReferrerStore, destination: ReferrerStore, subject_digest: str, artifact_type: str | None,
+                   new_subject: Descriptor | None = None) -> int:
     """Copy the referrers of a revision (its reports) beside the same revision elsewhere.
 
-    Unchanged subject: each referrer moves byte for byte. A new subject (a flavour conversion
+    `artifact_type` None copies referrers of every type. Unchanged subject: each referrer moves byte for byte. A new subject (a flavour conversion
     gave the revision a new digest): each payload is attached again with that subject.
     Returns the number of referrers the destination did not have.
     """
-    from .copy import copy
-
     copied = 0
     target_subject = new_subject.digest if new_subject else subject_digest
     present = {d.digest for d in list_referrers(destination, target_subject, artifact_type)}

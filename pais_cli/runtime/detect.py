@@ -16,9 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from ..gallery.modelpack import WEIGHT_FORMATS, model_files, scan_directory
+from ..gallery.modelpack import WEIGHT_FORMATS, model_files
 from ..gallery.oci import Manifest
-from ..gallery.stores.base import Repository
+from ..gallery.stores.base import Source
+from ..modeldir.snapshot import DirectorySnapshot, SnapshotFile, scan_directory
 from .errors import DetectionError
 from .headers import HeaderError, StreamReader, WeightSummary, read_gguf, read_safetensors
 
@@ -60,12 +61,12 @@ class ModelSource(Protocol):
         ...
 
 
-class DirectorySource:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.description = str(directory)
-        entries, _ = scan_directory(directory, include_hidden=False)
-        self._files = {rel: (full, st.st_size) for rel, full, st in entries}
+class SnapshotSource:
+    """A model directory as the snapshot the command already took of it."""
+
+    def __init__(self, snapshot: DirectorySnapshot) -> None:
+        self.description = str(snapshot.root)
+        self._files = {f.path: (f.full, f.size) for f in snapshot.files}
 
     def files(self) -> list[SourceFile]:
         return [SourceFile(rel, size) for rel, (_, size) in self._files.items()]
@@ -81,7 +82,7 @@ class DirectorySource:
 
 
 class RevisionSource:
-    def __init__(self, repo: Repository, manifest: Manifest) -> None:
+    def __init__(self, repo: Source, manifest: Manifest) -> None:
         self.repo = repo
         self.manifest = manifest
         self.description = f"{repo.location}@{manifest.digest}"
@@ -196,7 +197,7 @@ def _summaries(source: ModelSource, weights: list[SourceFile], fmt: str) -> tupl
                 out.append(read_safetensors(reader) if fmt == "safetensors" else read_gguf(reader))
             except HeaderError as exc:
                 raise DetectionError(f"cannot read the {fmt} header of {f.path}: {exc}",
-                                     "validate the revision (pais models validate); it may be truncated or not what its name says") from None
+                                     "validate the revision (pais models validate); it may be truncated or not what its name says") from exc
             read += reader.consumed
             if fmt == "gguf" and _SPLIT_GGUF.search(f.path) is None:
                 break
@@ -301,9 +302,16 @@ def detect(source: ModelSource, model_type: str | None = None) -> ModelInfo:
     )
 
 
+def detect_snapshot(snapshot: DirectorySnapshot, model_type: str | None = None) -> ModelInfo:
+    return detect(SnapshotSource(snapshot), model_type)
+
+
 def detect_directory(directory: Path, model_type: str | None = None) -> ModelInfo:
-    return detect(DirectorySource(directory), model_type)
+    """For callers that hold no snapshot: the directory's files as they are now, unhashed."""
+    entries, _, _ = scan_directory(directory)
+    files = [SnapshotFile(rel, full, st.st_size, "") for rel, full, st in entries]
+    return detect_snapshot(DirectorySnapshot(directory.resolve(), files), model_type)
 
 
-def detect_revision(repo: Repository, manifest: Manifest, model_type: str | None = None) -> ModelInfo:
+def detect_revision(repo: Source, manifest: Manifest, model_type: str | None = None) -> ModelInfo:
     return detect(RevisionSource(repo, manifest), model_type)

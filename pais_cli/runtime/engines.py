@@ -5,28 +5,209 @@ asked for, so an endpoint deploy and the sandbox smoke test (a local directory) 
 completion + GPU -> vLLM; embedding -> Infinity (GPU or CPU; a GGUF embedding model -> llama.cpp);
 CPU-only completion -> llama.cpp, GGUF only. An engine that cannot serve the model is refused
 with what would work instead.
+
+`launch` is the one place an engine's image, command line and environment are decided, for a
+Kubernetes pod (runtime/kubernetes.py, runtime/nim.py) and for the smoke test's sandbox
+container (smoke/container.py) alike, so the smoke test runs what `endpoints deploy` would run.
+Only the model's path and the served name differ between the two, and both are parameters.
+
+How an image is started is its *start profile*. The image's label `org.pais.engine` names one
+when the image carries it (the test image built by scripts/build-engine-image.sh says
+`llama-cpp-python`); otherwise the engine's standard image is assumed:
+  llama-server (llama.cpp's image): --model <dir>/<gguf> --alias A --host 0.0.0.0 --port 8000 [--embeddings] [--n-gpu-layers 999]
+  llama-cpp-python:  --model <dir>/<gguf> --model_alias A --host 127.0.0.1 --port 8000 [--embedding true] [--n_gpu_layers -1]
+  vllm:              vllm serve <dir> --served-model-name A --host 0.0.0.0 --port 8000 --tensor-parallel-size N ...
+  infinity:          v2 --model-id <dir> --served-model-name A --port 8000 --url-prefix /v1 --device cuda|cpu ...
+  nim:               the image's own entrypoint, configured through NIM_* variables
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from .detect import COMPLETION, EMBEDDING, ModelInfo
 from .errors import DeployRefused
 
 ENGINES = ("vllm", "infinity", "llamacpp", "nim")
+TARGETS = ("gpu", "cpu")
 PORT = 8000  # every engine listens here, so Services and gateways look alike
+PROFILE_LABEL = "org.pais.engine"  # an image label naming its start profile
 
-# Pinned defaults; every one can be replaced with --image (and --fetch-image for ORAS).
+# Pinned defaults; every one can be replaced with --image (deploy) or --engine-image (smoke).
 IMAGES = {
     "vllm": "vllm/vllm-openai:v0.11.0",
     "infinity": "michaelf34/infinity:0.0.77",
     "infinity-cpu": "michaelf34/infinity:0.0.77-cpu",
     "llamacpp": "ghcr.io/ggml-org/llama.cpp:server-b6700",
     "llamacpp-cuda": "ghcr.io/ggml-org/llama.cpp:server-cuda-b6700",
-    "oras": "ghcr.io/oras-project/oras:v1.3.0",
     "nim": "nvcr.io/nim/nvidia/llm-nim:1.14.0",
 }
+
+
+@dataclass(frozen=True)
+class EngineLaunch:
+    """How one engine container starts: the same for a pod and for the smoke sandbox."""
+
+    engine: str
+    profile: str  # the start profile (see the module docstring)
+    image: str
+    command: list[str] | None  # replaces the image's entrypoint; None keeps it
+    args: list[str]
+    port: int
+    health_path: str  # answers 200 once the model is loaded
+    env: dict[str, str] = field(default_factory=dict)
+    shm_bytes: int | None = None  # the least /dev/shm the engine needs, where 64 MiB is too small
+
+    @property
+    def argv(self) -> list[str]:
+        return [*(self.command or []), *self.args]
+
+
+@dataclass(frozen=True)
+class _Serve:
+    """What a start profile builds its command line from."""
+
+    model_dir: str | None
+    gguf_path: str | None
+    served_name: str
+    port: int
+    gpu: bool
+    gpus: int
+    pipeline: int
+    embedding: bool
+
+
+@dataclass(frozen=True)
+class _Start:
+    command: list[str] | None
+    args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StartProfile:
+    """How one kind of engine image is started and probed."""
+
+    name: str
+    health_path: str
+    build: Callable[[_Serve], _Start]
+    needs_gguf: bool = False
+    shm_bytes: int | None = None  # vLLM's workers share tensors through /dev/shm
+
+
+def _model_dir(s: _Serve) -> str:
+    if s.model_dir is None:
+        raise ValueError("this engine needs the model's directory")
+    return s.model_dir
+
+
+def _gguf(s: _Serve) -> str:
+    if s.gguf_path is None:
+        raise ValueError("llama.cpp serves a GGUF file: give gguf_file")
+    return s.gguf_path
+
+
+def _llama_server(s: _Serve) -> _Start:
+    args = ["--model", _gguf(s), "--alias", s.served_name, "--host", "0.0.0.0", "--port", str(s.port)]
+    if s.embedding:
+        args.append("--embeddings")
+    if s.gpu:
+        args += ["--n-gpu-layers", "999"]
+    return _Start(None, args)
+
+
+def _llama_cpp_python(s: _Serve) -> _Start:
+    args = ["--model", _gguf(s), "--model_alias", s.served_name, "--host", "127.0.0.1", "--port", str(s.port)]
+    if s.embedding:
+        args += ["--embedding", "true"]
+    if s.gpu:
+        args += ["--n_gpu_layers", "-1"]
+    return _Start(None, args)
+
+
+def _vllm(s: _Serve) -> _Start:
+    return _Start(["vllm", "serve"], [
+        s.gguf_path or _model_dir(s), "--served-model-name", s.served_name, "--host", "0.0.0.0", "--port", str(s.port),
+        "--tensor-parallel-size", str(s.gpus), "--gpu-memory-utilization", "0.90"])
+
+
+def _infinity(s: _Serve) -> _Start:
+    return _Start(None, ["v2", "--model-id", _model_dir(s), "--served-model-name", s.served_name, "--host", "0.0.0.0",
+                         "--port", str(s.port), "--url-prefix", "/v1", "--engine", "torch",
+                         "--device", "cuda" if s.gpu else "cpu"])
+
+
+def _nim(s: _Serve) -> _Start:
+    # The multi-LLM NIM reads its configuration from the environment; no model_dir = an NGC
+    # model, which the NIM finds in its NIMCache.
+    env = {"NIM_MODEL_NAME": s.model_dir} if s.model_dir else {}
+    env["NIM_SERVED_MODEL_NAME"] = s.served_name
+    if s.gpus > 1:
+        env["NIM_TENSOR_PARALLEL_SIZE"] = str(s.gpus)
+    if s.pipeline > 1:
+        env["NIM_PIPELINE_PARALLEL_SIZE"] = str(s.pipeline)
+    return _Start(None, [], env)
+
+
+PROFILES: dict[str, StartProfile] = {
+    "llama-server": StartProfile("llama-server", "/health", _llama_server, needs_gguf=True),
+    # llama-cpp-python's server has no /health: /v1/models answers once the model is loaded.
+    "llama-cpp-python": StartProfile("llama-cpp-python", "/v1/models", _llama_cpp_python, needs_gguf=True),
+    "vllm": StartProfile("vllm", "/health", _vllm, shm_bytes=1024**3),
+    "infinity": StartProfile("infinity", "/health", _infinity),
+    "nim": StartProfile("nim", "/v1/health/ready", _nim),
+}
+_PROFILE_ALIASES = {"llamacpp": "llama-server", "llama.cpp": "llama-server", "llama-cpp": "llama-server",
+                    "llama_cpp_python": "llama-cpp-python"}
+_ENGINE_PROFILE = {"llamacpp": "llama-server", "vllm": "vllm", "infinity": "infinity", "nim": "nim"}
+
+
+def start_profile(engine: str, image_labels: Mapping[str, str] | None = None) -> StartProfile:
+    """The image's own label wins; otherwise the engine's standard image is assumed."""
+    label = (image_labels or {}).get(PROFILE_LABEL, "").strip().lower()
+    name = _PROFILE_ALIASES.get(label, label)
+    if name in PROFILES:
+        return PROFILES[name]
+    if engine not in _ENGINE_PROFILE:
+        raise ValueError(f"no start profile for serving engine {engine!r} "
+                         f"(label the image {PROFILE_LABEL}=one of {', '.join(PROFILES)})")
+    return PROFILES[_ENGINE_PROFILE[engine]]
+
+
+def default_image(engine: str, target: str) -> str:
+    """The pinned image that serves `engine` on `target`; launch uses it unless given another."""
+    if engine == "infinity" and target == "cpu":
+        return IMAGES["infinity-cpu"]
+    if engine == "llamacpp" and target == "gpu":
+        return IMAGES["llamacpp-cuda"]
+    if engine not in IMAGES:
+        raise ValueError(f"no pinned image for serving engine {engine!r}: give one")
+    return IMAGES[engine]
+
+
+def launch(engine: str, target: str, model_dir: str | None, *, served_name: str, gguf_file: str | None = None,
+           embedding: bool = False, gpus: int = 1, pipeline: int = 1, image: str | None = None,
+           image_labels: Mapping[str, str] | None = None, port: int = PORT) -> EngineLaunch:
+    """Image, command line and environment that start `engine` on `target` ("gpu" or "cpu").
+
+    model_dir: where the model's files are for the engine (a pod's mount or the sandbox's
+    /model; None for an NGC NIM, which serves from its cache); gguf_file: the GGUF to load,
+    relative to model_dir; gpus and pipeline: tensor and pipeline parallel sizes; image: an
+    image instead of the pinned default; image_labels: the image's labels, which may name its
+    start profile. ValueError when the engine cannot be started as asked.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}: use gpu or cpu")
+    profile = start_profile(engine, image_labels)
+    if gguf_file and model_dir is None:
+        raise ValueError("a GGUF file is found in the model's directory: give model_dir")
+    gguf_path = f"{model_dir}/{gguf_file}" if gguf_file else None
+    serve = _Serve(model_dir, gguf_path, served_name, port, target == "gpu", gpus, pipeline, embedding)
+    start = profile.build(serve)
+    return EngineLaunch(engine=engine, profile=profile.name, image=image or default_image(engine, target),
+                        command=start.command, args=start.args, port=port, health_path=profile.health_path,
+                        env=start.env, shm_bytes=profile.shm_bytes)
 
 
 @dataclass(frozen=True)

@@ -21,5 +21,9 @@ class KubectlError(PaisError):
     """kubectl is missing, cannot reach a cluster, or refused the manifests."""
 
 
+class MissingCRD(KubectlError):
+    """The cluster does not serve a kind pais uses (the NIM Operator's CRDs are not installed)."""
+
+
 class GatewayError(PaisError):
     """The OpenAI-compatible gateway could not be listed."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from ..gallery.modelpack import ModelFile
 
+FETCH_IMAGE = "ghcr.io/oras-project/oras:v1.3.0"  # the ORAS CLI; --fetch-image replaces it
 AUTH_DIR = "/etc/pais/registry-auth"
 CA_DIR = "/etc/pais/registry-ca"
 CA_KEY = "ca.crt"

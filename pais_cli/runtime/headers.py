@@ -18,7 +18,6 @@ from typing import Any
 from ..formats import gguf, safetensors
 
 MAX_SAFETENSORS_HEADER = safetensors.MAX_HEADER_BYTES
-MAX_GGUF_HEADER = 512 * 1024 * 1024  # a real GGUF header (vocabulary, merges) is a few MiB
 
 
 class HeaderError(ValueError):
@@ -43,16 +42,13 @@ class StreamReader:
         while len(self._buffer) < n:
             try:
                 chunk = next(self._chunks)
-            except StopIteration:
-                raise HeaderError(f"file ended at offset {self.consumed + len(self._buffer)}") from None
+            except StopIteration as exc:
+                raise HeaderError(f"file ended at offset {self.consumed + len(self._buffer)}") from exc
             self._buffer += chunk
         out = bytes(self._buffer[:n])
         del self._buffer[:n]
         self.consumed += n
         return out
-
-    def unpack(self, fmt: str) -> Any:
-        return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
 
     @property
     def left(self) -> int:
@@ -72,7 +68,6 @@ class WeightSummary:
     weight_bytes: int
     dtypes: dict[str, int] = field(default_factory=dict)  # dtype -> bytes
     metadata: dict[str, Any] = field(default_factory=dict)  # GGUF key/values (small ones)
-    header_bytes: int = 0
 
 
 def read_safetensors(reader: StreamReader) -> WeightSummary:
@@ -82,7 +77,7 @@ def read_safetensors(reader: StreamReader) -> WeightSummary:
     try:
         header = json.loads(reader.read(length))
     except ValueError as exc:
-        raise HeaderError(f"safetensors header is not JSON: {exc}") from None
+        raise HeaderError(f"safetensors header is not JSON: {exc}") from exc
     if not isinstance(header, dict):
         raise HeaderError("safetensors header is not a JSON object")
     dtypes: dict[str, int] = {}
@@ -96,16 +91,16 @@ def read_safetensors(reader: StreamReader) -> WeightSummary:
             count *= d
         params += count
         dtypes[dtype] = dtypes.get(dtype, 0) + count * safetensors.DTYPE_BYTES[dtype]
-    return WeightSummary("safetensors", params, sum(dtypes.values()), dtypes, header_bytes=reader.consumed)
+    return WeightSummary("safetensors", params, sum(dtypes.values()), dtypes)
 
 
 def read_gguf(reader: StreamReader) -> WeightSummary:
     try:
         info = gguf.parse(reader)
     except gguf.GGUFError as exc:
-        raise HeaderError(f"GGUF: {exc}") from None
+        raise HeaderError(f"GGUF: {exc}") from exc
     dtypes: dict[str, int] = {}
     for t in info.tensors:
         key = f"ggml-{t.ggml_type}"
         dtypes[key] = dtypes.get(key, 0) + int(t.elements * gguf.GGML_TYPE_BYTES.get(t.ggml_type, 2))
-    return WeightSummary("gguf", info.parameter_count, sum(dtypes.values()), dtypes, info.metadata, reader.consumed)
+    return WeightSummary("gguf", info.parameter_count, sum(dtypes.values()), dtypes, info.metadata)

@@ -16,7 +16,7 @@ import yaml
 
 from ..gallery.modelpack import ModelFile
 from .detect import EMBEDDING, ModelInfo
-from .engines import PORT
+from .engines import EngineLaunch, launch
 from .fetch import CA_KEY, FetchSource, fetch_script, fetch_volumes
 from .placement import GIB, GPU_PRODUCTS, Placement
 from .routing import (
@@ -38,19 +38,18 @@ from .routing import (
     short_digest,
 )
 
-Manifest = dict[str, Any]
+K8sObject = dict[str, Any]  # one Kubernetes object, as emitted
 MODEL_MOUNT = "/models"
 MODEL_DIR = f"{MODEL_MOUNT}/model"
-HEALTH = {"vllm": "/health", "infinity": "/health", "llamacpp": "/health", "nim": "/v1/health/ready"}
 
 
 @dataclass
 class Endpoint:
-    """Everything the renderers need, already decided by deploy.plan_deployment."""
+    """Everything the renderers need, already decided by app.deploy.plan_deployment."""
 
     routing: RoutingName
     engine: str
-    image: str
+    image: str | None  # None: the engine's pinned default (engines.launch decides)
     fetch_image: str
     info: ModelInfo | None
     placement: Placement
@@ -115,27 +114,13 @@ def quantity_gi(n_bytes: int, factor: float = 1.0, minimum: int = 1) -> str:
     return f"{max(minimum, math.ceil(n_bytes * factor / GIB))}Gi"
 
 
-def engine_args(ep: Endpoint, model_dir: str) -> tuple[list[str] | None, list[str]]:
-    """(command, args) that start the engine on `model_dir`, serving the routing name on PORT."""
-    routing, p, info = str(ep.routing), ep.placement, ep.info
-    assert info is not None
-    gguf_path = f"{model_dir}/{info.gguf_file}" if info.gguf_file else None
-    if ep.engine == "vllm":
-        args = [gguf_path or model_dir, "--served-model-name", routing, "--host", "0.0.0.0", "--port", str(PORT),
-                "--tensor-parallel-size", str(p.tensor_parallel), "--gpu-memory-utilization", "0.90"]
-        return ["vllm", "serve"], args
-    if ep.engine == "infinity":
-        return None, ["v2", "--model-id", model_dir, "--served-model-name", routing, "--host", "0.0.0.0",
-                      "--port", str(PORT), "--url-prefix", "/v1", "--engine", "torch",
-                      "--device", "cuda" if p.target == "gpu" else "cpu"]
-    if ep.engine == "llamacpp":
-        args = ["--model", gguf_path or model_dir, "--alias", routing, "--host", "0.0.0.0", "--port", str(PORT)]
-        if info.model_type == EMBEDDING:
-            args.append("--embeddings")
-        if p.target == "gpu":
-            args += ["--n-gpu-layers", "999"]
-        return None, args
-    raise ValueError(f"no plain Kubernetes container for engine {ep.engine}")
+def engine_launch(ep: Endpoint, model_dir: str | None) -> EngineLaunch:
+    """The engine serving the routing name from `model_dir`, as engines.launch starts it."""
+    p, info = ep.placement, ep.info
+    return launch(ep.engine, p.target, model_dir, served_name=str(ep.routing),
+                  gguf_file=info.gguf_file if info else None,
+                  embedding=info is not None and info.model_type == EMBEDDING,
+                  gpus=p.tensor_parallel, pipeline=p.pipeline_parallel, image=ep.image)
 
 
 def gpu_affinity(p: Placement) -> dict[str, Any] | None:
@@ -161,14 +146,14 @@ def probe(path: str, startup: bool = False) -> dict[str, Any]:
     return out
 
 
-def ca_configmap(ep: Endpoint) -> Manifest | None:
+def ca_configmap(ep: Endpoint) -> K8sObject | None:
     if not ep.registry_ca:
         return None
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": ep.metadata(ep.ca_configmap, "registry-ca"),
             "data": {CA_KEY: ep.registry_ca}}
 
 
-def render_plain(ep: Endpoint) -> list[Manifest]:
+def render_plain(ep: Endpoint) -> list[K8sObject]:
     """ConfigMap (registry CA, when there is one), Deployment, Service, and an HPA when asked."""
     assert ep.source is not None and ep.info is not None and ep.digest is not None
     p = ep.placement
@@ -180,15 +165,17 @@ def render_plain(ep: Endpoint) -> list[Manifest]:
         # Tensor parallel workers share tensors through /dev/shm; the default 64 MiB is too small.
         volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}})
         engine_mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
-    command, args = engine_args(ep, MODEL_DIR)
-    engine: dict[str, Any] = {"name": "engine", "image": ep.image}
-    if command:
-        engine["command"] = command
+    start = engine_launch(ep, MODEL_DIR)
+    engine: dict[str, Any] = {"name": "engine", "image": start.image}
+    if start.command:
+        engine["command"] = start.command
+    engine["args"] = start.args
+    if start.env:
+        engine["env"] = [{"name": k, "value": v} for k, v in start.env.items()]
     engine.update({
-        "args": args,
-        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
-        "readinessProbe": probe(HEALTH[ep.engine]),
-        "startupProbe": probe(HEALTH[ep.engine], startup=True),
+        "ports": [{"name": "http", "containerPort": start.port, "protocol": "TCP"}],
+        "readinessProbe": probe(start.health_path),
+        "startupProbe": probe(start.health_path, startup=True),
         "resources": resources(p),
         "volumeMounts": engine_mounts,
     })
@@ -219,14 +206,14 @@ def render_plain(ep: Endpoint) -> list[Manifest]:
         "selector": {"matchLabels": ep.selector()},
         "template": {"metadata": template_meta, "spec": pod_spec},
     })
-    objects: list[Manifest] = []
+    objects: list[K8sObject] = []
     if (cm := ca_configmap(ep)) is not None:
         objects.append(cm)
     objects.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": ep.metadata(), "spec": deployment_spec})
     objects.append({
         "apiVersion": "v1", "kind": "Service", "metadata": ep.metadata(),
         "spec": {"type": "ClusterIP", "selector": ep.selector(),
-                 "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}]},
+                 "ports": [{"name": "http", "port": start.port, "targetPort": "http", "protocol": "TCP"}]},
     })
     if autoscaled:
         objects.append({
@@ -254,5 +241,5 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-def to_yaml(objects: list[Manifest]) -> str:
+def to_yaml(objects: list[K8sObject]) -> str:
     return yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False, default_flow_style=False, explicit_start=True)

@@ -4,22 +4,21 @@ From a cluster: Deployments and NIMServices labelled `app.kubernetes.io/managed-
 from `kubectl get -o json`; the routing name, model and full digest come from annotations,
 replicas and status from the objects' status. From a gateway: `GET {URL}/models` of an
 OpenAI-compatible server (vLLM, Infinity, llama.cpp, NIM, or a gateway in front of them).
+The kubectl and the gateway's API key are the caller's: nothing here reads the environment.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
 
-from . import kubectl
-from .errors import GatewayError, KubectlError
+from .errors import GatewayError, MissingCRD
+from .kubectl import Kubectl
 from .routing import DIGEST_ANNOTATION, ENGINE_LABEL, MANAGED_BY, MANAGER, MODEL_ANNOTATION, ROUTING_ANNOTATION, SOURCE_ANNOTATION
 
 SELECTOR = f"{MANAGED_BY}={MANAGER}"
-API_KEY_ENV = "PAIS_GATEWAY_API_KEY"
 
 
 @dataclass
@@ -85,36 +84,40 @@ def _row(obj: dict[str, Any], kind: str) -> EndpointStatus | None:
                           meta.get("namespace"), kind, meta.get("name"))
 
 
-def from_cluster(namespace: str | None = None, all_namespaces: bool = False) -> list[EndpointStatus]:
+def from_cluster(namespace: str | None = None, all_namespaces: bool = False,
+                 kubectl_executable: str = "kubectl") -> list[EndpointStatus]:
+    """Endpoints pais deployed, read with the user's kubectl (a name on PATH or a path)."""
+    kubectl = Kubectl(kubectl_executable)
     rows: list[EndpointStatus] = []
     deployments = kubectl.get_json("deployments", SELECTOR, namespace, all_namespaces)
     rows += [r for item in deployments.get("items") or [] if isinstance(item, dict) and (r := _row(item, "Deployment"))]
     try:
         services = kubectl.get_json("nimservices.apps.nvidia.com", SELECTOR, namespace, all_namespaces)
-    except KubectlError as exc:
-        if "resource type" not in exc.message and "does not know a kind" not in exc.message:
-            raise
+    except MissingCRD:
         services = {"items": []}  # no NIM Operator in this cluster: nothing of that kind to list
     rows += [r for item in services.get("items") or [] if isinstance(item, dict) and (r := _row(item, "NIMService"))]
     return sorted(rows, key=lambda r: (r.routing_name, r.namespace or ""))
 
 
-def from_gateway(url: str, api_key: str | None = None, timeout: float = 10.0, ca_file: str | None = None) -> list[EndpointStatus]:
-    """The routing names an OpenAI-compatible server reports at GET {url}/models."""
-    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+def from_gateway(url: str, api_key: str | None = None, *, api_key_source: str | None = None, timeout: float = 10.0,
+                 ca_file: str | None = None) -> list[EndpointStatus]:
+    """The routing names an OpenAI-compatible server reports at GET {url}/models.
+
+    api_key: sent as a bearer token; api_key_source: where the user sets it, for the hint."""
     headers = {"Accept": "application/json"}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
     target = url.rstrip("/") + "/models"
     try:
         with httpx.Client(timeout=timeout, verify=ca_file or True) as client:
             response = client.get(target, headers=headers)
     except httpx.HTTPError as exc:
         raise GatewayError(f"cannot reach the gateway at {url}: {type(exc).__name__}",
-                           "check the URL (it usually ends in /v1) and that the server is running") from None
+                           "check the URL (it usually ends in /v1) and that the server is running") from exc
     if response.status_code in (401, 403):
         raise GatewayError(f"the gateway refused the request (HTTP {response.status_code})",
-                           f"set {API_KEY_ENV} to an API key the gateway accepts")
+                           f"set {api_key_source} to an API key the gateway accepts" if api_key_source
+                           else "give an API key the gateway accepts")
     if response.status_code != 200:
         raise GatewayError(f"GET {target} answered HTTP {response.status_code}",
                            "give the OpenAI base URL, e.g. http://gateway/v1 (pais appends /models)")

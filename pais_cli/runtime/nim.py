@@ -18,17 +18,21 @@ host domain is given; the routing name as the served model name.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from .engines import EngineLaunch
+from .errors import DeployRefused
 from .fetch import fetch_script, fetch_volumes
-from .kubernetes import Endpoint, Manifest, ca_configmap, gpu_affinity, quantity_gi
+from .kubernetes import Endpoint, K8sObject, ca_configmap, engine_launch, gpu_affinity, quantity_gi
 from .placement import GIB
 from .routing import SOURCE_ANNOTATION, object_name
 
 API_VERSION = "apps.nvidia.com/v1alpha1"
 MODEL_STORE = "/model-store"  # where the operator mounts the NIMService's storage
 NIM_UID, NIM_GID = 1000, 2000  # the NIMService's default userID / groupID
+_PARAMS_IN_NAME = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)b(?![a-z0-9])")
 
 
 @dataclass
@@ -69,8 +73,22 @@ def _scale_and_replicas(ep: Endpoint, spec: dict[str, Any]) -> None:
     spec["scale"] = {"enabled": True, "hpa": {"minReplicas": minimum, "maxReplicas": maximum}}
 
 
-def _expose(ep: Endpoint, opts: NimOptions) -> dict[str, Any]:
-    expose: dict[str, Any] = {"service": {"type": "ClusterIP", "port": 8000}}
+def ngc_weights(ngc_model: str, given: int | None) -> tuple[int, str]:
+    """Weight bytes of an NGC model, and where the number came from: --weights-size, else the
+    parameter count in the model's name at 16 bits each."""
+    if given:
+        return given, "given with --weights-size"
+    name = ngc_model.rsplit("/", 1)[-1].split(":", 1)[0].lower()
+    match = _PARAMS_IN_NAME.search(name)
+    if not match:
+        raise DeployRefused(f"cannot tell the size of {ngc_model} from its name",
+                            "give --weights-size (e.g. 16GiB for an 8B model in 16-bit)")
+    params = float(match.group(1)) * 1e9
+    return int(params * 2), f"{match.group(1)}B parameters in the name, 16-bit weights assumed (--weights-size overrides)"
+
+
+def _expose(start: EngineLaunch, opts: NimOptions) -> dict[str, Any]:
+    expose: dict[str, Any] = {"service": {"type": "ClusterIP", "port": start.port}}
     router: dict[str, Any] = {}
     if opts.host_domain:
         router["hostDomainName"] = opts.host_domain
@@ -81,9 +99,9 @@ def _expose(ep: Endpoint, opts: NimOptions) -> dict[str, Any]:
     return expose
 
 
-def _service_spec(ep: Endpoint, opts: NimOptions, image: str, env: list[dict[str, Any]], storage: dict[str, Any]) -> dict[str, Any]:
+def _service_spec(ep: Endpoint, opts: NimOptions, start: EngineLaunch, storage: dict[str, Any]) -> dict[str, Any]:
     p = ep.placement
-    repository, tag = _split_image(image)
+    repository, tag = _split_image(start.image)
     image_spec: dict[str, Any] = {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
     pull_secrets = [s for s in (opts.image_pull_secret, ep.pull_secret) if s]
     if pull_secrets:
@@ -91,12 +109,12 @@ def _service_spec(ep: Endpoint, opts: NimOptions, image: str, env: list[dict[str
     spec: dict[str, Any] = {
         "image": image_spec,
         "authSecret": opts.auth_secret,
-        "env": env,
+        "env": [{"name": k, "value": v} for k, v in start.env.items()],
         "storage": storage,
         "labels": ep.labels(),
         "annotations": ep.pod_annotations(),
         "resources": {"limits": {"nvidia.com/gpu": p.gpus_per_node}, "requests": {"cpu": p.cpu, "memory": p.memory}},
-        "expose": _expose(ep, opts),
+        "expose": _expose(start, opts),
         "userID": NIM_UID,
         "groupID": NIM_GID,
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
@@ -112,23 +130,13 @@ def _service_spec(ep: Endpoint, opts: NimOptions, image: str, env: list[dict[str
     return spec
 
 
-def _served_env(ep: Endpoint) -> list[dict[str, Any]]:
-    p = ep.placement
-    env = [{"name": "NIM_SERVED_MODEL_NAME", "value": str(ep.routing)}]
-    if p.tensor_parallel > 1:
-        env.append({"name": "NIM_TENSOR_PARALLEL_SIZE", "value": str(p.tensor_parallel)})
-    if p.pipeline_parallel > 1:
-        env.append({"name": "NIM_PIPELINE_PARALLEL_SIZE", "value": str(p.pipeline_parallel)})
-    return env
-
-
 def fill_job_name(ep: Endpoint) -> str:
     assert ep.digest is not None
     # One Job per revision: a Job's pod template is immutable, and the name says which revision.
     return object_name(ep.routing, f"-fill-{ep.digest.split(':', 1)[1][:8]}")
 
 
-def render_gallery(ep: Endpoint, opts: NimOptions) -> list[Manifest]:
+def render_gallery(ep: Endpoint, opts: NimOptions) -> list[K8sObject]:
     """ConfigMap (CA), PVC, fill Job, NIMService: in the order they must exist."""
     assert ep.source is not None and ep.info is not None and ep.digest is not None
     pvc_name = object_name(ep.routing, "-model")
@@ -160,19 +168,18 @@ def render_gallery(ep: Endpoint, opts: NimOptions) -> list[Manifest]:
         "spec": {"backoffLimit": 4, "ttlSecondsAfterFinished": 86400,
                  "template": {"metadata": {"labels": ep.labels("model-fill")}, "spec": job_pod}},
     }
-    env = [{"name": "NIM_MODEL_NAME", "value": dest}, *_served_env(ep)]
     storage = {"pvc": {"create": False, "name": pvc_name}}
     meta = ep.metadata()
     meta["annotations"][SOURCE_ANNOTATION] = "gallery"
     service = {"apiVersion": API_VERSION, "kind": "NIMService", "metadata": meta,
-               "spec": _service_spec(ep, opts, ep.image, env, storage)}
-    objects: list[Manifest] = []
+               "spec": _service_spec(ep, opts, engine_launch(ep, dest), storage)}
+    objects: list[K8sObject] = []
     if (cm := ca_configmap(ep)) is not None:
         objects.append(cm)
     return [*objects, pvc, job, service]
 
 
-def render_ngc(ep: Endpoint, opts: NimOptions) -> list[Manifest]:
+def render_ngc(ep: Endpoint, opts: NimOptions) -> list[K8sObject]:
     """NIMCache (pinned profile, RWX PVC), then the NIMService that serves from it."""
     assert opts.ngc_model and opts.ngc_profile and opts.weights_bytes
     cache_name = object_name(ep.routing, "-cache")
@@ -192,5 +199,5 @@ def render_ngc(ep: Endpoint, opts: NimOptions) -> list[Manifest]:
     meta = ep.metadata()
     meta["annotations"][SOURCE_ANNOTATION] = opts.ngc_model
     service = {"apiVersion": API_VERSION, "kind": "NIMService", "metadata": meta,
-               "spec": _service_spec(ep, opts, opts.ngc_model, _served_env(ep), storage)}
+               "spec": _service_spec(ep, opts, engine_launch(ep, None), storage)}
     return [cache, service]

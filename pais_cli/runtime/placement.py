@@ -22,7 +22,6 @@ from .errors import DeployRefused
 
 GIB = 1024**3
 GPU_MEMORY_GIB: dict[str, int] = {"A100": 80, "H100": 80, "H200": 141, "L40S": 48}
-NVLINK_GPUS = ("A100", "H100", "H200")
 DEFAULT_GPU_GIB = 80  # sizing when no --gpu-model is given: an 80 GB A100/H100-class GPU
 GPU_UTILIZATION = 0.90
 HEADROOM = {"completion": 0.25, "embedding": 0.10}

@@ -1,10 +1,10 @@
 """The `smoke` check: which engine would serve the model (the same choice `endpoints deploy`
 makes), then one load and one inference in a sandbox.
 
-Backends: `container` runs the engine's own image through the Docker Engine API (the engine
-itself is exercised); `local` runs the reference runtime for the format (llama.cpp for GGUF,
-sentence-transformers for embeddings, transformers for completion models) in a child process
-isolated by bubblewrap. `auto` picks container when an engine socket answers and the engine's
+Backends: `container` runs the engine's own image through the Docker Engine API, started as
+`endpoints deploy` starts it (runtime.engines.launch; the engine itself is exercised); `local`
+runs the reference loader for the format (llama.cpp for GGUF, sentence-transformers for
+embeddings, transformers for completion models) in a child process isolated by bubblewrap. `auto` picks container when an engine socket answers and the engine's
 image is there, else local. Where nothing can run the model here the check is skipped with the
 reason and the command that would make it run; `--require-smoke` turns that into a failure.
 """
@@ -12,17 +12,17 @@ reason and the command that would make it run; `--require-smoke` turns that into
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import PaisError
-from ..runtime.detect import EMBEDDING, ModelInfo, detect_directory
-from ..runtime.engines import IMAGES, choose_engine
-from ..validation.report import CheckResult, Finding, ModelUnderTest, Severity, Status
-from .contract import BackendUnavailable, SmokeLimits, SmokeOutcome, SmokeRequest
+from ..modeldir.snapshot import DirectorySnapshot
+from ..runtime.detect import EMBEDDING, ModelInfo, detect_snapshot
+from ..runtime.engines import choose_engine
+from ..validation.report import CheckResult, Finding, Severity, Status
+from .contract import BackendUnavailable, Loader, SmokeLimits, SmokeOutcome, SmokeRequest
 
 SANDBOXES = ("auto", "container", "local", "none")
 TARGETS = ("gpu", "cpu")
@@ -30,12 +30,13 @@ TARGETS = ("gpu", "cpu")
 
 @dataclass
 class SmokeOptions:
-    sandbox: str = field(default_factory=lambda: os.environ.get("PAIS_SANDBOX", "auto"))
+    sandbox: str = "auto"
     target: str | None = None  # None: gpu when this machine has one, else cpu
     require: bool = False
     limits: SmokeLimits = field(default_factory=SmokeLimits)
-    docker_host: str | None = None
-    image: str | None = None
+    docker_host: str | None = None  # the container engine's API address; None: the standard socket
+    image: str | None = None  # an engine image instead of the one endpoints deploy would run
+    library_path: str | None = None  # LD_LIBRARY_PATH for the local backend's child, as the caller has it
 
 
 def machine_has_gpu() -> bool:
@@ -54,7 +55,7 @@ def _embedding_dim(root: Path) -> int | None:
     return None
 
 
-def _runtime_for(info: ModelInfo) -> str | None:
+def _loader_for(info: ModelInfo) -> Loader | None:
     if info.weight_format == "gguf":
         return "llamacpp"
     if info.weight_format != "safetensors":
@@ -72,11 +73,11 @@ def _skipped(summary: str, remedy: str, require: bool, details: dict[str, Any]) 
 def _outcome_result(outcome: SmokeOutcome, request: SmokeRequest, details: dict[str, Any]) -> CheckResult:
     details = {**details, **{k: v for k, v in outcome.to_json().items() if k not in ("message", "hint", "passed")}}
     if outcome.engine_exercised:
-        exercised = f"the serving engine {request.serving_engine} itself ran ({outcome.runtime})"
+        exercised = f"the serving engine {request.serving_engine} itself ran ({outcome.loaded_by})"
     elif request.serving_engine == "none":
-        exercised = f"{outcome.runtime} ran the model; no serving engine fits this target"
+        exercised = f"{outcome.loaded_by} ran the model; no serving engine fits this target"
     else:
-        exercised = f"{outcome.runtime} ran the model; the serving engine {request.serving_engine} was not exercised"
+        exercised = f"{outcome.loaded_by} ran the model; the serving engine {request.serving_engine} was not exercised"
     details["exercised"] = exercised
     if outcome.passed:
         shape = "x".join(map(str, outcome.output_shape or [])) or "?"
@@ -89,14 +90,14 @@ def _outcome_result(outcome: SmokeOutcome, request: SmokeRequest, details: dict[
         Finding(rule, Severity.error, outcome.message, request.gguf_file, outcome.hint)], details)
 
 
-def check_smoke(model: ModelUnderTest, options: SmokeOptions, allow_remote_code: bool = False) -> CheckResult:
+def check_smoke(model: DirectorySnapshot, options: SmokeOptions, allow_remote_code: bool = False) -> CheckResult:
     if options.sandbox not in SANDBOXES:
         raise PaisError(f"unknown sandbox {options.sandbox!r}", f"use one of {', '.join(SANDBOXES)}")
     target = options.target or ("gpu" if machine_has_gpu() else "cpu")
     if options.sandbox == "none":
         return _skipped("--sandbox none", "validate with --sandbox auto, local or container", options.require, {"target": target})
     try:
-        info = detect_directory(model.root)
+        info = detect_snapshot(model)
     except PaisError as exc:
         return _skipped(f"cannot tell what the model is: {exc.message}", exc.hint or "", options.require, {"target": target})
     findings: list[Finding] = []
@@ -111,8 +112,8 @@ def check_smoke(model: ModelUnderTest, options: SmokeOptions, allow_remote_code:
         details["serving_engine"] = None
         findings.append(Finding("smoke.no-engine", Severity.warning, f"no engine serves this model on {target.upper()}: {exc.message}",
                                 None, exc.hint))
-    runtime = _runtime_for(info)
-    if runtime is None:
+    loader = _loader_for(info)
+    if loader is None:
         result = _skipped(f"no runtime loads {info.weight_format} weights in a sandbox",
                           "convert the weights to safetensors or GGUF", options.require, details)
         result.findings[:0] = findings
@@ -120,10 +121,9 @@ def check_smoke(model: ModelUnderTest, options: SmokeOptions, allow_remote_code:
     request = SmokeRequest(
         model_dir=model.root, kind="embedding" if info.model_type == EMBEDDING else "completion",
         weight_format=info.weight_format,  # type: ignore[arg-type]
-        runtime=runtime,  # type: ignore[arg-type]
-        serving_engine=engine, expected_dim=_embedding_dim(model.root) if info.model_type == EMBEDDING else None,
-        gguf_file=info.gguf_file, limits=options.limits, gpu=target == "gpu" and engine == "vllm",
-        image=options.image or _default_image(engine, target),
+        loader=loader, serving_engine=engine,
+        expected_dim=_embedding_dim(model.root) if info.model_type == EMBEDDING else None,
+        gguf_file=info.gguf_file, limits=options.limits, gpu=target == "gpu", image=options.image,
     )
     outcome, why_not = _run(request, options)
     if outcome is None:
@@ -137,36 +137,29 @@ def check_smoke(model: ModelUnderTest, options: SmokeOptions, allow_remote_code:
     return result
 
 
-def _default_image(engine: str, target: str) -> str | None:
-    if engine == "infinity" and target == "cpu":
-        return IMAGES["infinity-cpu"]
-    return IMAGES.get(engine)
-
-
 def _run(request: SmokeRequest, options: SmokeOptions) -> tuple[SmokeOutcome | None, tuple[str, str]]:
     """Run on the chosen backend; (None, (reason, remedy)) when no backend can run it here."""
-    from .container import ContainerSandbox
+    from .container import ContainerSandbox, image_for
     from .local import LocalSandbox
 
     reasons: list[tuple[str, str]] = []
     if options.sandbox in ("auto", "container"):
         try:
-            if request.image is None:
+            try:
+                image = image_for(request)
+            except ValueError as exc:
                 raise BackendUnavailable("no serving engine image fits this model on this target",
-                                         "name one with --engine-image IMAGE")
+                                         "name one with --engine-image IMAGE") from exc
             sandbox = ContainerSandbox(options.docker_host)
-            if options.sandbox == "auto" and not sandbox.has_image(request.image):
-                raise BackendUnavailable(f"image {request.image} is not present on the engine",
-                                         f"docker pull {request.image}")
+            if options.sandbox == "auto" and not sandbox.has_image(image):
+                raise BackendUnavailable(f"image {image} is not present on the engine", f"docker pull {image}")
             return sandbox.run(request), ("", "")
         except BackendUnavailable as exc:
             if options.sandbox == "container":
                 return None, (exc.reason, exc.remedy)
             reasons.append((exc.reason, exc.remedy))
-    if request.gpu and request.runtime not in ("llamacpp", "transformers", "sentence-transformers"):
-        return None, (f"{request.serving_engine} needs a GPU", "run on a GPU machine with --sandbox container")
     try:
-        return LocalSandbox().run(request), ("", "")
+        return LocalSandbox(library_path=options.library_path).run(request), ("", "")
     except BackendUnavailable as exc:
         reasons.append((exc.reason, exc.remedy))
     return None, ("; ".join(r for r, _ in reasons), " or ".join(m for _, m in reasons))

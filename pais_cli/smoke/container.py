@@ -1,9 +1,11 @@
 """The `container` sandbox backend: the serving engine's own image runs the model once.
 
 Through the Docker Engine API (the `docker` Python SDK; Docker and Podman sockets alike), pais
-runs the engine image that endpoints deploy would run (vLLM, Infinity, llama.cpp's server; the
-defaults are `runtime.engines.IMAGES`, `request.image` replaces them), with the model directory
-bind-mounted READ-ONLY at /model, and sends it one OpenAI-style request.
+runs what endpoints deploy would run: the image, command line and environment come from the
+same launcher (`runtime.engines.launch`: vLLM, Infinity, llama.cpp's server; `request.image`
+replaces the pinned image), with the model directory bind-mounted READ-ONLY at /model in place
+of the pod's volume and the alias `pais-smoke` as the served name, and sends it one
+OpenAI-style request.
 
 Network design: the engine container runs with `network_mode="none"`: its network namespace
 holds only its own loopback, so the model and the engine can reach nothing, neither this machine
@@ -27,7 +29,8 @@ Confinement: `cap_drop=["ALL"]`, `security_opt=["no-new-privileges"]`, a non-roo
 model directory's owner when that is not root, else 65534:65534 "nobody"), a read-only root
 filesystem with a tmpfs on /tmp (HOME and the caches point there), `mem_limit` = `memswap_limit`
 (no swap beyond the limit; exit 137 / OOMKilled -> `oom`), `nano_cpus`, `pids_limit`, and a GPU
-(`DeviceRequest(capabilities=[["gpu"]])`) only when `request.gpu` (vLLM).
+(`DeviceRequest(capabilities=[["gpu"]])`) only when `request.gpu` (the GPU target, where the
+launcher also picks the engine's GPU image and arguments).
 
 Lifecycle: create, start (detached), probe, one request, read the peak memory, kill, read the
 logs, and ALWAYS remove the container (`finally`), whatever happened. Logs are read from the
@@ -37,18 +40,15 @@ memory is the container cgroup's high-water mark (cgroup v2 `memory.peak`, v1
 `memory_stats.max_usage`, without the second a stats call takes), else the stats API's
 `max_usage`, else its current usage.
 
-The outcome records the image reference and id (`runtime`, `details.image_id`),
+The outcome records the image reference and id (`loaded_by`, `details.image_id`),
 `engine_exercised=True` once the engine's own image has started (a refusal, an OOM or a timeout
 then come from the real engine), the load time (start to ready), the inference latency (measured inside the container, without exec's overhead), the peak
 memory and the output shape ([tokens] for a completion, [dim] for an embedding).
 
-Command lines differ per image "flavour", taken from the image label `org.pais.engine` when the
-image has one (the test image built by scripts/build-engine-image.sh carries
-`org.pais.engine=llama-cpp-python`), else from the serving engine:
-  llama-server (llama.cpp's image): --model /model/<gguf> --alias A --host 0.0.0.0 --port 8000 [--embeddings]
-  llama-cpp-python:  --model /model/<gguf> --model_alias A --host 127.0.0.1 --port 8000 [--embedding true]
-  vllm:              vllm serve /model --served-model-name A --host 0.0.0.0 --port 8000 ...
-  infinity:          v2 --model-id /model --served-model-name A --port 8000 --url-prefix /v1 ...
+How an image is started (its start profile) is the launcher's choice too: the image label
+`org.pais.engine` names one when the image carries it (the test image built by
+scripts/build-engine-image.sh carries `org.pais.engine=llama-cpp-python`), else the serving
+engine's standard image is assumed.
 """
 
 from __future__ import annotations
@@ -61,18 +61,17 @@ import re
 import stat
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pais_cli.runtime.engines import IMAGES, PORT
-
+from ..runtime.engines import PORT, EngineLaunch, default_image, launch, start_profile
 from .contract import BackendUnavailable, SmokeOutcome, SmokeRequest
 
 BACKEND = "container"
 DEFAULT_HOST = "unix:///var/run/docker.sock"
-FLAVOUR_LABEL = "org.pais.engine"
+SANDBOX_MODEL = "/model"  # where the model directory is mounted, read-only
 SMOKE_LABEL = "org.pais.smoke"
 ALIAS = "pais-smoke"
 NOBODY = "65534:65534"
@@ -94,87 +93,17 @@ _CAUSE = re.compile(r"error|fail|exception|invalid|unsupported|not supported|ref
                     re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Flavour:
-    """How one kind of engine image is started and probed."""
-
-    name: str
-    health_path: str
-    build: Callable[[SmokeRequest, str], tuple[list[str] | None, list[str]]]  # -> (entrypoint, args)
-    needs_gguf: bool = False
-    shm_bytes: int | None = None  # a bigger /dev/shm (vLLM's workers share tensors through it)
+def image_for(request: SmokeRequest) -> str:
+    """The image the smoke test runs: --engine-image, else the one endpoints deploy would run."""
+    return request.image or default_image(request.serving_engine, request.target)
 
 
-def _gguf_path(request: SmokeRequest) -> str:
-    return f"/model/{request.gguf_file}"
-
-
-def _llama_server(request: SmokeRequest, alias: str) -> tuple[list[str] | None, list[str]]:
-    args = ["--model", _gguf_path(request), "--alias", alias, "--host", "0.0.0.0", "--port", str(PORT)]
-    if request.kind == "embedding":
-        args.append("--embeddings")
-    if request.gpu:
-        args += ["--n-gpu-layers", "999"]
-    return None, args
-
-
-def _llama_cpp_python(request: SmokeRequest, alias: str) -> tuple[list[str] | None, list[str]]:
-    args = ["--model", _gguf_path(request), "--model_alias", alias, "--host", "127.0.0.1", "--port", str(PORT)]
-    if request.kind == "embedding":
-        args += ["--embedding", "true"]
-    if request.gpu:
-        args += ["--n_gpu_layers", "-1"]
-    return None, args
-
-
-def _vllm(request: SmokeRequest, alias: str) -> tuple[list[str] | None, list[str]]:
-    model = _gguf_path(request) if request.gguf_file else "/model"
-    return ["vllm", "serve"], [model, "--served-model-name", alias, "--host", "0.0.0.0", "--port", str(PORT),
-                               "--gpu-memory-utilization", "0.90"]
-
-
-def _infinity(request: SmokeRequest, alias: str) -> tuple[list[str] | None, list[str]]:
-    return None, ["v2", "--model-id", "/model", "--served-model-name", alias, "--host", "0.0.0.0",
-                  "--port", str(PORT), "--url-prefix", "/v1", "--engine", "torch",
-                  "--device", "cuda" if request.gpu else "cpu"]
-
-
-FLAVOURS: dict[str, Flavour] = {
-    "llama-server": Flavour("llama-server", "/health", _llama_server, needs_gguf=True),
-    "llama-cpp-python": Flavour("llama-cpp-python", "/v1/models", _llama_cpp_python, needs_gguf=True),
-    "vllm": Flavour("vllm", "/health", _vllm, shm_bytes=1024**3),
-    "infinity": Flavour("infinity", "/health", _infinity),
-}
-_FLAVOUR_ALIASES = {"llamacpp": "llama-server", "llama.cpp": "llama-server", "llama-cpp": "llama-server",
-                    "llama_cpp_python": "llama-cpp-python"}
-_ENGINE_FLAVOUR = {"llamacpp": "llama-server", "vllm": "vllm", "infinity": "infinity"}
-
-
-def default_image(request: SmokeRequest) -> str:
-    """The image endpoints deploy would run for this request's serving engine."""
-    if request.image:
-        return request.image
-    engine = request.serving_engine
-    if engine == "llamacpp":
-        return IMAGES["llamacpp-cuda" if request.gpu else "llamacpp"]
-    if engine == "infinity":
-        return IMAGES["infinity" if request.gpu else "infinity-cpu"]
-    if engine == "vllm":
-        return IMAGES["vllm"]
-    raise ValueError(f"no container image for serving engine {engine!r}: give SmokeRequest.image")
-
-
-def flavour_for(labels: dict[str, str] | None, serving_engine: str) -> Flavour:
-    """The image's own label wins; otherwise the serving engine's standard image is assumed."""
-    label = (labels or {}).get(FLAVOUR_LABEL, "").strip().lower()
-    name = _FLAVOUR_ALIASES.get(label, label)
-    if name in FLAVOURS:
-        return FLAVOURS[name]
-    engine_flavour = _ENGINE_FLAVOUR.get(serving_engine)
-    if engine_flavour is None:
-        raise ValueError(f"no engine flavour for serving engine {serving_engine!r} "
-                         f"(label the image {FLAVOUR_LABEL}=one of {', '.join(FLAVOURS)})")
-    return FLAVOURS[engine_flavour]
+def engine_launch(request: SmokeRequest, labels: Mapping[str, str] | None = None) -> EngineLaunch:
+    """How endpoints deploy would start this request's engine (engines.launch), with the model
+    at /model and the smoke test's alias as the served name; the image's labels may name the
+    start profile."""
+    return launch(request.serving_engine, request.target, SANDBOX_MODEL, served_name=ALIAS, gguf_file=request.gguf_file,
+                  embedding=request.kind == "embedding", image=request.image, image_labels=labels)
 
 
 # The in-container HTTP client: argv = method, url, body ('' for none), timeout seconds.
@@ -216,9 +145,10 @@ class _NoClient(Exception):
 class _Prober:
     """HTTP to the engine on the container's own loopback, through exec."""
 
-    def __init__(self, container: Any, user: str) -> None:
+    def __init__(self, container: Any, user: str, port: int = PORT) -> None:
         self.container = container
         self.user = user
+        self.port = port
         self.client: str | None = None  # "python3" or "curl", found on first use
 
     def _exec(self, cmd: list[str]) -> tuple[int | None, str, str]:
@@ -244,7 +174,7 @@ class _Prober:
             self.client = self._detect()
             if self.client is None:
                 return HttpAnswer(0, 0.0, "no HTTP client could run in the container yet")
-        url = f"http://127.0.0.1:{PORT}{path}"
+        url = f"http://127.0.0.1:{self.port}{path}"
         payload = json.dumps(body) if body is not None else ""
         timeout_s = max(1.0, timeout_s)
         if self.client == "python3":
@@ -346,11 +276,11 @@ class ContainerSandbox:
 
     def __init__(self, docker_host: str | None = None, *,
                  on_answered: Callable[[Any], None] | None = None) -> None:
-        """docker_host: the engine's API address (unix://, tcp://, ssh://); default DOCKER_HOST, then
-        the standard socket. on_answered: called with the running engine container (a docker SDK
-        Container) once it has answered the request and before it is removed: audits and tests
-        look inside the very sandbox that ran the model."""
-        self.docker_host = docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+        """docker_host: the engine's API address (unix://, tcp://, ssh://); default the standard
+        socket (the CLI passes $DOCKER_HOST). on_answered: called with the running engine container
+        (a docker SDK Container) once it has answered the request and before it is removed: audits
+        and tests look inside the very sandbox that ran the model."""
+        self.docker_host = docker_host or DEFAULT_HOST
         self.on_answered = on_answered
 
     # -- connection ----------------------------------------------------------------------------
@@ -364,9 +294,9 @@ class ContainerSandbox:
         try:
             import docker
             from docker.errors import DockerException
-        except ImportError:
+        except ImportError as exc:
             raise BackendUnavailable("the docker Python SDK is not installed",
-                                     "pip install 'pais[smoke]' (or 'docker>=7.1') in the environment pais runs from") from None
+                                     "pip install 'pais[smoke]' (or 'docker>=7.1') in the environment pais runs from") from exc
         host = self.docker_host
         if host.startswith("unix://"):
             path = host[len("unix://"):]
@@ -379,9 +309,9 @@ class ContainerSandbox:
             probe.close()
             return docker.DockerClient(base_url=host, version=version, timeout=math.ceil(timeout_s))
         except DockerException as exc:
-            raise BackendUnavailable(f"the container engine at {host} does not answer: {exc}", self._remedy()) from None
+            raise BackendUnavailable(f"the container engine at {host} does not answer: {exc}", self._remedy()) from exc
         except OSError as exc:  # a socket file with no engine behind it, permissions
-            raise BackendUnavailable(f"the container engine at {host} cannot be reached: {exc}", self._remedy()) from None
+            raise BackendUnavailable(f"the container engine at {host} cannot be reached: {exc}", self._remedy()) from exc
 
     def has_image(self, image: str) -> bool:
         """Whether the engine holds `image` (no pull is ever tried); BackendUnavailable without an engine."""
@@ -413,15 +343,15 @@ class ContainerSandbox:
         finally:
             client.close()
 
-    def _outcome(self, runtime: str, **kwargs: Any) -> SmokeOutcome:
-        return SmokeOutcome(passed=kwargs.pop("passed", False), backend=BACKEND, runtime=runtime,
+    def _outcome(self, loaded_by: str, **kwargs: Any) -> SmokeOutcome:
+        return SmokeOutcome(passed=kwargs.pop("passed", False), backend=BACKEND, loaded_by=loaded_by,
                             engine_exercised=kwargs.pop("engine_exercised", False), **kwargs)
 
     def _run(self, client: Any, request: SmokeRequest) -> SmokeOutcome:
         from docker.errors import APIError, ImageNotFound, NotFound
 
         try:
-            image_ref = default_image(request)
+            image_ref = image_for(request)
         except ValueError as exc:
             return self._outcome("", failure="sandbox", message=str(exc))
         model_dir = Path(request.model_dir).resolve()
@@ -437,28 +367,28 @@ class ContainerSandbox:
                 message=f"the engine image {image_ref} is not on the container engine at {self.docker_host}",
                 hint=f"{pull}   (offline: `docker save` it on a connected machine and `docker load -i` the tarball here)",
                 details={"image": image_ref, "pull_command": pull})
-        runtime = f"{image_ref} ({image.id})"
+        loaded_by = f"{image_ref} ({image.id})"
         labels = (image.attrs.get("Config") or {}).get("Labels") or {}
         try:
-            flavour = flavour_for(labels, request.serving_engine)
+            profile = start_profile(request.serving_engine, labels)
+            if profile.needs_gguf and not request.gguf_file:
+                ggufs = sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*.gguf"))
+                if not ggufs:
+                    return self._outcome(loaded_by, failure="refused",
+                                         message=f"{profile.name} serves GGUF files and {model_dir} has none")
+                request = replace(request, gguf_file=ggufs[0])
+            start = engine_launch(request, labels)
         except ValueError as exc:
-            return self._outcome(runtime, failure="sandbox", message=str(exc))
-
-        if flavour.needs_gguf and not request.gguf_file:
-            ggufs = sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*.gguf"))
-            if not ggufs:
-                return self._outcome(runtime, failure="refused",
-                                     message=f"{flavour.name} serves GGUF files and {model_dir} has none")
-            request = replace(request, gguf_file=ggufs[0])
+            return self._outcome(loaded_by, failure="sandbox", message=str(exc))
 
         user, uid, gid = _container_user(model_dir)
         blocked = _unreadable(model_dir, uid, gid)
         if blocked is not None:
-            return self._outcome(runtime, failure="sandbox", message=f"the sandbox user {user} cannot read {blocked}",
+            return self._outcome(loaded_by, failure="sandbox", message=f"the sandbox user {user} cannot read {blocked}",
                                  hint=f"chmod -R a+rX {model_dir}  (the engine runs as a non-root user)")
 
-        spec, details = self._spec(request, model_dir, image_ref, image.id, flavour, user)
-        run = _Run(self, runtime, flavour, request, details)
+        spec, details = container_spec(request, start, model_dir, image.id, user)
+        run = _Run(self, loaded_by, start, request, details)
         container = None
         try:
             try:
@@ -490,41 +420,44 @@ class ContainerSandbox:
                 except APIError as exc:
                     details["remove_error"] = str(exc)
 
-    @staticmethod
-    def _spec(request: SmokeRequest, model_dir: Path, image_ref: str, image_id: str, flavour: Flavour,
-              user: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The container to create (docker SDK `containers.create` arguments), and its description."""
-        from docker.types import DeviceRequest, Mount
 
-        limits = request.limits
-        entrypoint, args = flavour.build(request, ALIAS)
-        tmp_bytes = max(64 * 1024**2, min(limits.memory_bytes // 4, 2 * 1024**3))
-        env = {"HOME": "/tmp", "XDG_CACHE_HOME": "/tmp/.cache", "HF_HOME": "/tmp/.cache/huggingface",
-               "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
-               "DO_NOT_TRACK": "1", "NUMBA_CACHE_DIR": "/tmp/.cache/numba", "TRITON_CACHE_DIR": "/tmp/.cache/triton"}
-        spec: dict[str, Any] = {
-            "image": image_id, "command": args, "name": f"pais-smoke-{uuid.uuid4().hex[:12]}", "detach": True,
-            "network_mode": "none",
-            "mounts": [Mount(target="/model", source=str(model_dir), type="bind", read_only=True)],
-            "read_only": True, "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={tmp_bytes},mode=1777"},
-            "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"], "user": user,
-            "mem_limit": limits.memory_bytes, "memswap_limit": limits.memory_bytes,  # no swap beyond the limit
-            "nano_cpus": int(limits.cpus * 1e9), "pids_limit": limits.pids,
-            "environment": env, "labels": {SMOKE_LABEL: "1"}, "working_dir": "/tmp",
-        }
-        if entrypoint is not None:
-            spec["entrypoint"] = entrypoint
-        if flavour.shm_bytes:
-            spec["shm_size"] = flavour.shm_bytes
-        if request.gpu:
-            spec["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
-        details: dict[str, Any] = {
-            "image": image_ref, "image_id": image_id, "flavour": flavour.name,
-            "command": (entrypoint or []) + args, "user": user, "network": "none",
-            "limits": {"memory_bytes": limits.memory_bytes, "cpus": limits.cpus, "pids": limits.pids,
-                       "timeout_s": limits.timeout_s},
-        }
-        return spec, details
+def container_spec(request: SmokeRequest, start: EngineLaunch, model_dir: Path, image_id: str,
+                   user: str = NOBODY) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The container to create (docker SDK `containers.create` arguments) that runs `start` on
+    `model_dir`, confined, and its description for the outcome's details."""
+    from docker.types import DeviceRequest, Mount
+
+    limits = request.limits
+    tmp_bytes = max(64 * 1024**2, min(limits.memory_bytes // 4, 2 * 1024**3))
+    # The sandbox's own variables win over the engine's: offline, caches on the tmpfs.
+    env = {**start.env,
+           "HOME": "/tmp", "XDG_CACHE_HOME": "/tmp/.cache", "HF_HOME": "/tmp/.cache/huggingface",
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
+           "DO_NOT_TRACK": "1", "NUMBA_CACHE_DIR": "/tmp/.cache/numba", "TRITON_CACHE_DIR": "/tmp/.cache/triton"}
+    spec: dict[str, Any] = {
+        "image": image_id, "command": start.args, "name": f"pais-smoke-{uuid.uuid4().hex[:12]}", "detach": True,
+        "network_mode": "none",
+        "mounts": [Mount(target=SANDBOX_MODEL, source=str(model_dir), type="bind", read_only=True)],
+        "read_only": True, "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={tmp_bytes},mode=1777"},
+        "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"], "user": user,
+        "mem_limit": limits.memory_bytes, "memswap_limit": limits.memory_bytes,  # no swap beyond the limit
+        "nano_cpus": int(limits.cpus * 1e9), "pids_limit": limits.pids,
+        "environment": env, "labels": {SMOKE_LABEL: "1"}, "working_dir": "/tmp",
+    }
+    if start.command is not None:
+        spec["entrypoint"] = start.command
+    if start.shm_bytes:
+        spec["shm_size"] = start.shm_bytes
+    if request.gpu:
+        spec["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+    details: dict[str, Any] = {
+        # "flavour" (the start profile) keeps the key reports have always had.
+        "image": start.image, "image_id": image_id, "flavour": start.profile,
+        "command": start.argv, "user": user, "network": "none",
+        "limits": {"memory_bytes": limits.memory_bytes, "cpus": limits.cpus, "pids": limits.pids,
+                   "timeout_s": limits.timeout_s},
+    }
+    return spec, details
 
 
 def _logs(container: Any) -> str:
@@ -537,11 +470,11 @@ def _logs(container: Any) -> str:
 class _Run:
     """One started engine container: readiness, the request, the verdict."""
 
-    def __init__(self, sandbox: ContainerSandbox, runtime: str, flavour: Flavour, request: SmokeRequest,
+    def __init__(self, sandbox: ContainerSandbox, loaded_by: str, start: EngineLaunch, request: SmokeRequest,
                  details: dict[str, Any]) -> None:
         self.sandbox = sandbox
-        self.runtime = runtime
-        self.flavour = flavour
+        self.loaded_by = loaded_by
+        self.start = start
         self.request = request
         self.details = details
         self.started = time.monotonic()
@@ -550,7 +483,7 @@ class _Run:
 
     def outcome(self, **kwargs: Any) -> SmokeOutcome:
         kwargs.setdefault("load_seconds", self.load_seconds)
-        return SmokeOutcome(passed=kwargs.pop("passed", False), backend=BACKEND, runtime=self.runtime,
+        return SmokeOutcome(passed=kwargs.pop("passed", False), backend=BACKEND, loaded_by=self.loaded_by,
                             engine_exercised=self.engine_exercised, details=self.details, **kwargs)
 
     def drive(self, container: Any) -> SmokeOutcome:
@@ -558,14 +491,14 @@ class _Run:
 
         limits = self.request.limits
         deadline = self.started + limits.timeout_s
-        prober = _Prober(container, self.details["user"])
+        prober = _Prober(container, self.details["user"], self.start.port)
         health: HttpAnswer | None = None
         while time.monotonic() < deadline:
             container.reload()
             if container.status not in ("created", "running"):
                 return self.exited(container, "while loading the model")
             try:
-                health = prober.request("GET", self.flavour.health_path, None, min(5.0, deadline - time.monotonic()))
+                health = prober.request("GET", self.start.health_path, None, min(5.0, deadline - time.monotonic()))
             except _NoClient:
                 return self.outcome(failure="sandbox", message=f"{self.details['image']} has neither python3 nor "
                                     "curl: pais cannot reach the engine inside its network-less container")
@@ -585,7 +518,7 @@ class _Run:
             last = f"HTTP {health.status}" if health and health.status else "no answer"
             return self.outcome(failure="timeout", hint="raise the smoke timeout, or read details.log_tail",
                                 message=f"the engine was not ready within {limits.timeout_s:g} s "
-                                        f"(last probe of {self.flavour.health_path}: {last})")
+                                        f"(last probe of {self.start.health_path}: {last})")
         self.load_seconds = time.monotonic() - self.started
 
         left = deadline - time.monotonic()
@@ -648,10 +581,10 @@ class _Run:
         cause = _cause(log)
         if code != 0 and _REFUSAL.search(log):
             return self.outcome(failure="refused", hint="the engine's log tail is in details.log_tail",
-                                message=f"the engine ({self.flavour.name}) refused the model {during} "
+                                message=f"the engine ({self.start.profile}) refused the model {during} "
                                         f"(exit {code}): {cause}")
         return self.outcome(failure="crashed", hint="the engine's log tail is in details.log_tail",
-                            message=f"the engine ({self.flavour.name}) exited {during} (exit {code}): {cause}")
+                            message=f"the engine ({self.start.profile}) exited {during} (exit {code}): {cause}")
 
 
 def _peak_memory(container: Any, prober: _Prober) -> tuple[int | None, str]:

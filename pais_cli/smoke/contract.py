@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 ModelKind = Literal["completion", "embedding"]
 WeightFormat = Literal["gguf", "safetensors", "pickle", "onnx", "unknown"]
-Runtime = Literal["llamacpp", "transformers", "sentence-transformers", "vllm", "infinity"]
+Loader = Literal["llamacpp", "transformers", "sentence-transformers"]  # the local backend's reference loaders
 FailureKind = Literal["timeout", "oom", "refused", "image-missing", "crashed", "bad-output", "sandbox"]
 
 
@@ -25,20 +25,24 @@ class SmokeRequest:
     model_dir: Path  # mounted read-only into the sandbox
     kind: ModelKind
     weight_format: WeightFormat
-    runtime: Runtime  # what runs the model in the sandbox: the engine itself, or the reference runtime
+    loader: Loader  # what loads the model in the local backend (the container backend runs the engine itself)
     serving_engine: str  # the engine endpoints deploy would choose (vllm, infinity, llamacpp)
     expected_dim: int | None = None  # embedding dimension from the model's config, when known
     gguf_file: str | None = None  # relative path of the GGUF to load, for llama.cpp
     limits: SmokeLimits = field(default_factory=SmokeLimits)
-    image: str | None = None  # container backend: the engine image to run
-    gpu: bool = False  # container backend: request a GPU (vLLM)
+    image: str | None = None  # container backend: an engine image instead of the pinned default
+    gpu: bool = False  # served on a GPU: the container backend runs the engine's GPU launch and requests one
+
+    @property
+    def target(self) -> str:
+        return "gpu" if self.gpu else "cpu"
 
 
 @dataclass
 class SmokeOutcome:
     passed: bool
     backend: str  # "local" or "container"
-    runtime: str  # what was exercised, e.g. "llama-cpp-python 0.3.36" or an image reference
+    loaded_by: str  # what ran the model: "llama-cpp-python 0.3.36", or an image reference and id
     engine_exercised: bool  # True when the serving engine itself ran (its image), not a stand-in
     load_seconds: float | None = None
     inference_seconds: float | None = None
@@ -50,7 +54,8 @@ class SmokeOutcome:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # `loaded_by` keeps the key reports have always used: "runtime".
+        return {("runtime" if k == "loaded_by" else k): v for k, v in asdict(self).items()}
 
 
 class BackendUnavailable(Exception):

@@ -1,7 +1,7 @@
-"""The `local` sandbox backend: the model's reference runtime (llama-cpp-python, transformers,
+"""The `local` sandbox backend: the model's reference loader (llama-cpp-python, transformers,
 sentence-transformers) in a child process, isolated without containers.
 
-The CLI process never imports a runtime or touches the weights. It starts
+The CLI process never imports a loader or touches the weights. It starts
 `python -I runner.py SPEC` (the same interpreter, or the one given) inside:
 
 - **bubblewrap** (preferred): every namespace unshared (network: loopback only; pid; ipc; uts;
@@ -68,14 +68,14 @@ INSPECT_TIMEOUT_S = 60.0
 PREFLIGHT_TIMEOUT_S = 30.0
 STDERR_TAIL = 4000
 
-# What each runtime imports, and the distribution that provides it.
-RUNTIME_MODULES: dict[str, tuple[tuple[str, str], ...]] = {
+# What each loader imports, and the distribution that provides it.
+LOADER_MODULES: dict[str, tuple[tuple[str, str], ...]] = {
     "llamacpp": (("llama_cpp", "llama-cpp-python"), ("numpy", "numpy")),
     "transformers": (("transformers", "transformers"), ("torch", "torch"), ("safetensors", "safetensors")),
     "sentence-transformers": (("sentence_transformers", "sentence-transformers"), ("transformers", "transformers"),
                               ("torch", "torch"), ("safetensors", "safetensors")),
 }
-RUNTIME_LABEL = {"llamacpp": ("llama-cpp-python",), "transformers": ("transformers", "torch"),
+LOADER_LABEL = {"llamacpp": ("llama-cpp-python",), "transformers": ("transformers", "torch"),
                  "sentence-transformers": ("sentence-transformers", "transformers", "torch")}
 INSTALL = {"torch": "torch --index-url https://download.pytorch.org/whl/cpu"}
 
@@ -134,7 +134,7 @@ def _gib(n: int | float, digits: int = 0) -> str:
 
 @dataclass
 class Interpreter:
-    """What the child's interpreter sees, learned without importing any runtime."""
+    """What the child's interpreter sees, learned without importing any loader."""
 
     executable: str
     roots: list[str]  # directories the sandbox must show for it to start and import
@@ -173,19 +173,23 @@ def _existing_roots(paths: list[str]) -> list[str]:
 
 
 class LocalSandbox:
-    """Run the smoke test with the reference runtime in a bubblewrap (or unshare) sandbox.
+    """Run the smoke test with the reference loader in a bubblewrap (or unshare) sandbox.
 
-    `python`: the interpreter that runs the model (default: this one); it needs the runtime
-    installed. `isolation`: "auto" (bubblewrap, else unshare), "bwrap" or "unshare".
+    `python`: the interpreter that runs the model (default: this one); it needs the loader
+    installed. `library_path`: LD_LIBRARY_PATH for the child (its directories are shown in the
+    sandbox), as the caller has it; nothing here reads the environment. `isolation`: "auto"
+    (bubblewrap, else unshare), "bwrap" or "unshare".
     """
 
     name = "local"
 
-    def __init__(self, python: str | None = None, isolation: str = "auto", data_headroom: int | None = None) -> None:
+    def __init__(self, python: str | None = None, isolation: str = "auto", data_headroom: int | None = None,
+                 library_path: str | None = None) -> None:
         if isolation not in ("auto", "bwrap", "unshare"):
             raise ValueError(f"unknown isolation {isolation!r}: use auto, bwrap or unshare")
         self.python = python or sys.executable
         self.isolation = isolation
+        self.library_path = library_path
         self.data_headroom = data_headroom  # bytes above the memory limit for RLIMIT_DATA; None: the default
         self._interpreter: Interpreter | None = None
         self._isolation_choice: str | None = None
@@ -194,13 +198,13 @@ class LocalSandbox:
 
     def interpreter(self) -> Interpreter:
         if self._interpreter is None:
-            wanted = sorted({pair for pairs in RUNTIME_MODULES.values() for pair in pairs})
+            wanted = sorted({pair for pairs in LOADER_MODULES.values() for pair in pairs})
             try:
                 done = subprocess.run([self.python, "-I", "-c", _INSPECT, json.dumps(wanted)], capture_output=True,
                                       text=True, timeout=INSPECT_TIMEOUT_S, stdin=subprocess.DEVNULL)
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise BackendUnavailable(f"cannot run the interpreter {self.python}: {exc}",
-                                         "give the local backend a working Python interpreter") from None
+                                         "give the local backend a working Python interpreter") from exc
             if done.returncode != 0:
                 raise BackendUnavailable(f"the interpreter {self.python} failed: {done.stderr.strip()[-500:]}",
                                          "give the local backend a working Python interpreter")
@@ -211,23 +215,23 @@ class LocalSandbox:
             self._interpreter = Interpreter(self.python, roots, info["modules"], info["version"])
         return self._interpreter
 
-    def check_runtime(self, runtime: str) -> str:
-        """The runtime's label ("transformers 5.1 / torch 2.13.0"), or BackendUnavailable."""
-        if runtime not in RUNTIME_MODULES:
+    def check_loader(self, loader: str) -> str:
+        """The loader's label ("transformers 5.1 / torch 2.13.0"), or BackendUnavailable."""
+        if loader not in LOADER_MODULES:
             raise BackendUnavailable(
-                f"the local backend runs the reference runtimes (llamacpp, transformers, sentence-transformers), not {runtime}",
+                f"the local backend runs the reference runtimes (llamacpp, transformers, sentence-transformers), not {loader}",
                 "use the container backend to run the engine itself, or ask for the reference runtime",
             )
         modules = self.interpreter().modules
-        missing = [dist for mod, dist in RUNTIME_MODULES[runtime] if not modules.get(mod, {}).get("found")]
+        missing = [dist for mod, dist in LOADER_MODULES[loader] if not modules.get(mod, {}).get("found")]
         if missing:
             packages = " ".join(INSTALL.get(d, d) for d in missing)
             raise BackendUnavailable(
-                f"the {runtime} runtime is not installed for {self.python} (missing: {', '.join(missing)})",
+                f"the {loader} runtime is not installed for {self.python} (missing: {', '.join(missing)})",
                 f"{self.python} -m pip install {packages}",
             )
         versions = {info["dist"]: info["version"] for info in modules.values()}
-        return " / ".join(f"{dist} {versions.get(dist) or '?'}" for dist in RUNTIME_LABEL[runtime])
+        return " / ".join(f"{dist} {versions.get(dist) or '?'}" for dist in LOADER_LABEL[loader])
 
     def _preflight(self, kind: str) -> str | None:
         """None when a trivial Python starts inside this kind of sandbox; else why not."""
@@ -280,8 +284,8 @@ class LocalSandbox:
             "TRANSFORMERS_VERBOSITY": "error", "CUDA_VISIBLE_DEVICES": "", "PYTHONDONTWRITEBYTECODE": "1",
             "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
         }
-        if os.environ.get("LD_LIBRARY_PATH"):
-            env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
+        if self.library_path:
+            env["LD_LIBRARY_PATH"] = self.library_path
         return env
 
     def _command(self, kind: str, model_dir: Path, spec: dict[str, Any], limits: SmokeLimits,
@@ -306,7 +310,7 @@ class LocalSandbox:
             argv += ["--ro-bind-try", d, d]
         for root in self.interpreter().roots:
             argv += ["--ro-bind", root, root]
-        for d in (os.environ.get("LD_LIBRARY_PATH") or "").split(":"):
+        for d in (self.library_path or "").split(":"):
             if d.startswith("/"):
                 argv += ["--ro-bind-try", d, d]
         argv += [*_model_binds(model_dir),
@@ -355,19 +359,19 @@ class LocalSandbox:
         if not model_dir.is_dir():
             raise FileNotFoundError(f"model directory {model_dir} does not exist")
         refusal = _refuse_before_start(request)
-        if refusal:  # no runtime is needed to refuse
+        if refusal:  # no loader is needed to refuse
             try:
-                label = self.check_runtime(request.runtime)
+                label = self.check_loader(request.loader)
             except BackendUnavailable:
-                label = request.runtime
-            return SmokeOutcome(passed=False, backend=self.name, runtime=label, engine_exercised=False, failure="refused",
+                label = request.loader
+            return SmokeOutcome(passed=False, backend=self.name, loaded_by=label, engine_exercised=False, failure="refused",
                                 message=refusal[0], hint=refusal[1])
-        label = self.check_runtime(request.runtime)
-        outcome = SmokeOutcome(passed=False, backend=self.name, runtime=label, engine_exercised=False)
+        label = self.check_loader(request.loader)
+        outcome = SmokeOutcome(passed=False, backend=self.name, loaded_by=label, engine_exercised=False)
         if request.gpu:
             outcome.details["gpu"] = "not used: the local backend runs the reference runtime on CPU"
         limits = request.limits
-        spec = {"mode": "smoke", "runtime": request.runtime, "kind": request.kind, "gguf_file": request.gguf_file,
+        spec = {"mode": "smoke", "loader": request.loader, "kind": request.kind, "gguf_file": request.gguf_file,
                 "expected_dim": request.expected_dim, "threads": _threads(limits), "max_tokens": 4, "n_ctx": 256}
         try:
             child = self.spawn(model_dir, spec, limits)
@@ -382,13 +386,13 @@ def _refuse_before_start(request: SmokeRequest) -> tuple[str, str] | None:
     if request.weight_format in ("pickle", "pytorch"):  # detect() says "pytorch" for .bin/.pt/.pth
         return ("the weights are pickled (PyTorch .bin/.pt): loading them can run code, so the smoke test does not",
                 "convert the weights to safetensors and push that revision")
-    if request.runtime == "llamacpp" and request.weight_format not in ("gguf", "unknown"):
+    if request.loader == "llamacpp" and request.weight_format not in ("gguf", "unknown"):
         return (f"llama.cpp loads GGUF files, and the weights are {request.weight_format}",
                 "run the smoke test with the transformers runtime, or push a GGUF conversion")
-    if request.runtime in ("transformers", "sentence-transformers") and request.weight_format not in ("safetensors", "unknown"):
-        return (f"the {request.runtime} runtime loads safetensors weights here, and the weights are {request.weight_format}",
+    if request.loader in ("transformers", "sentence-transformers") and request.weight_format not in ("safetensors", "unknown"):
+        return (f"the {request.loader} runtime loads safetensors weights here, and the weights are {request.weight_format}",
                 "convert the weights to safetensors")
-    if request.runtime == "sentence-transformers" and request.kind != "embedding":
+    if request.loader == "sentence-transformers" and request.kind != "embedding":
         return ("sentence-transformers runs embedding models, and this is a completion model",
                 "run the smoke test with the transformers runtime (or llamacpp for a GGUF)")
     if request.gguf_file and (request.gguf_file.startswith("/") or ".." in Path(request.gguf_file).parts):
@@ -669,8 +673,8 @@ def _outcome(outcome: SmokeOutcome, finished: Finished, limits: SmokeLimits) -> 
     if applied is not None:
         outcome.details["applied_limits"] = applied
     if result is not None:
-        if result.get("runtime"):
-            outcome.runtime = str(result["runtime"])
+        if result.get("loaded_by"):
+            outcome.loaded_by = str(result["loaded_by"])
         for key in ("load_seconds", "inference_seconds"):
             if isinstance(result.get(key), (int, float)):
                 setattr(outcome, key, round(float(result[key]), 4))

@@ -2,8 +2,8 @@
 report what happened as JSON lines on a private file descriptor.
 
 Standalone on purpose: it imports nothing from pais (the sandbox sees only the Python
-installation, the runtime libraries, this file and the model), only the standard library until
-it imports the runtime it was asked for. It is started as
+installation, the loader libraries, this file and the model), only the standard library until
+it imports the loader it was asked for. It is started as
 
     python -I runner.py '<json spec>'
 
@@ -110,7 +110,7 @@ def all_finite(values: Any) -> bool:
         import numpy as np
 
         return bool(np.isfinite(np.asarray(values, dtype=np.float64)).all())
-    except ImportError:  # pragma: no cover - every supported runtime brings numpy
+    except ImportError:  # pragma: no cover - every supported loader brings numpy
         stack = [values]
         while stack:
             item = stack.pop()
@@ -130,16 +130,16 @@ def version(dist: str) -> str:
         return "unknown"
 
 
-# --- runtimes -------------------------------------------------------------------------------
+# --- loaders --------------------------------------------------------------------------------
 
 
 def run_llamacpp(spec: dict[str, Any], report: dict[str, Any]) -> None:
-    phase("import", runtime="llama-cpp-python")
+    phase("import", loader="llama-cpp-python")
     started = time.monotonic()
     import llama_cpp
     import numpy as np
 
-    report["runtime"] = f"llama-cpp-python {getattr(llama_cpp, '__version__', version('llama-cpp-python'))}"
+    report["loaded_by"] = f"llama-cpp-python {getattr(llama_cpp, '__version__', version('llama-cpp-python'))}"
     report["import_seconds"] = time.monotonic() - started
     model_dir = spec["model_path"]
     gguf = spec.get("gguf_file")
@@ -223,7 +223,7 @@ def _check_modules(model_dir: str) -> None:
 def run_sentence_transformers(spec: dict[str, Any], report: dict[str, Any]) -> None:
     model_dir = spec["model_path"]
     _check_modules(model_dir)
-    phase("import", runtime="sentence-transformers")
+    phase("import", loader="sentence-transformers")
     started = time.monotonic()
     import torch
 
@@ -232,7 +232,7 @@ def run_sentence_transformers(spec: dict[str, Any], report: dict[str, Any]) -> N
     import transformers
     from sentence_transformers import SentenceTransformer
 
-    report["runtime"] = (f"sentence-transformers {sentence_transformers.__version__} / transformers "
+    report["loaded_by"] = (f"sentence-transformers {sentence_transformers.__version__} / transformers "
                          f"{transformers.__version__} / torch {torch.__version__}")
     report["import_seconds"] = time.monotonic() - started
     phase("load")
@@ -275,7 +275,7 @@ def check_embedding(vector: Any, spec: dict[str, Any], report: dict[str, Any], m
 
 def run_transformers(spec: dict[str, Any], report: dict[str, Any]) -> None:
     model_dir = spec["model_path"]
-    phase("import", runtime="transformers")
+    phase("import", loader="transformers")
     started = time.monotonic()
     import torch
 
@@ -283,7 +283,7 @@ def run_transformers(spec: dict[str, Any], report: dict[str, Any]) -> None:
     import transformers
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-    report["runtime"] = f"transformers {transformers.__version__} / torch {torch.__version__}"
+    report["loaded_by"] = f"transformers {transformers.__version__} / torch {torch.__version__}"
     report["import_seconds"] = time.monotonic() - started
     embedding = spec["kind"] == "embedding"
     phase("load")
@@ -361,15 +361,15 @@ def run_transformers(spec: dict[str, Any], report: dict[str, Any]) -> None:
         raise Failure("bad-output", "generate returned no new token")
 
 
-RUNTIMES = {"llamacpp": run_llamacpp, "transformers": run_transformers, "sentence-transformers": run_sentence_transformers}
+LOADERS = {"llamacpp": run_llamacpp, "transformers": run_transformers, "sentence-transformers": run_sentence_transformers}
 
 
 def smoke(spec: dict[str, Any]) -> dict[str, Any]:
-    report: dict[str, Any] = {"ok": False, "failure": None, "message": "", "runtime": spec.get("runtime"),
+    report: dict[str, Any] = {"ok": False, "failure": None, "message": "", "loaded_by": spec.get("loader"),
                               "load_seconds": None, "inference_seconds": None, "import_seconds": None,
                               "output_shape": None, "details": {}}
     try:
-        RUNTIMES[spec["runtime"]](spec, report)
+        LOADERS[spec["loader"]](spec, report)
         report["ok"] = True
         report["message"] = "loaded and ran one inference"
     except Failure as exc:
@@ -417,7 +417,7 @@ def probe(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_limits(rlimits: dict[str, Any] | None) -> dict[str, Any]:
-    """Limit this process (and what it starts) before any runtime is imported. A limit above the
+    """Limit this process (and what it starts) before any loader is imported. A limit above the
     current hard limit is lowered to it: an unprivileged process cannot raise a hard limit."""
     applied: dict[str, Any] = {}
     if not rlimits:

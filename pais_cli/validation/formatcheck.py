@@ -10,8 +10,8 @@ import zipfile
 from pathlib import PurePosixPath
 
 from ..formats import gguf, safetensors
-from ..gallery.modelpack import DirectoryProblem
-from .report import CheckResult, Finding, ModelFileEntry, ModelUnderTest, Severity
+from ..modeldir.snapshot import DirectoryProblem, DirectorySnapshot, SnapshotFile
+from .report import CheckResult, Finding, Severity
 
 MAX_RATIO = 200  # uncompressed / compressed; model weights barely compress, bombs compress 1000:1
 MAX_UNCOMPRESSED = 256 * 1024**3  # 256 GiB: bigger than any archive a model should ship
@@ -30,13 +30,13 @@ def _problem_finding(p: DirectoryProblem) -> Finding:
     return Finding(p.rule, Severity.error, p.message, p.path, p.hint)
 
 
-def _safetensors(entry: ModelFileEntry) -> list[Finding]:
+def _safetensors(entry: SnapshotFile) -> list[Finding]:
     return [Finding("format.safetensors", Severity.error, f"invalid safetensors: {problem}", entry.path,
                     "re-export the weights with the safetensors library")
             for problem in safetensors.layout_problems(entry.full)[:10]]
 
 
-def _gguf(entry: ModelFileEntry) -> list[Finding]:
+def _gguf(entry: SnapshotFile) -> list[Finding]:
     try:
         info = gguf.read_info(entry.full)
     except (gguf.GGUFError, OSError) as exc:
@@ -49,7 +49,7 @@ def _gguf(entry: ModelFileEntry) -> list[Finding]:
     return []
 
 
-def _hf_config(entry: ModelFileEntry, allow_remote_code: bool) -> list[Finding]:
+def _hf_config(entry: SnapshotFile, allow_remote_code: bool) -> list[Finding]:
     try:
         if entry.size > 16 * 1024 * 1024:
             return []
@@ -76,7 +76,7 @@ def _member_problem(name: str) -> str | None:
     return None
 
 
-def _archive(entry: ModelFileEntry) -> list[Finding]:
+def _archive(entry: SnapshotFile) -> list[Finding]:
     members: list[tuple[str, int, int]] = []  # name, uncompressed, compressed
     try:
         if zipfile.is_zipfile(entry.full):
@@ -121,8 +121,8 @@ def _archive(entry: ModelFileEntry) -> list[Finding]:
     return findings
 
 
-def check_format(model: ModelUnderTest, problems: list[DirectoryProblem], allow_remote_code: bool = False) -> CheckResult:
-    findings = [_problem_finding(p) for p in problems]
+def check_format(model: DirectorySnapshot, allow_remote_code: bool = False) -> CheckResult:
+    findings = [_problem_finding(p) for p in model.problems]
     code_files = []
     for entry in model.files:
         name = PurePosixPath(entry.path).name.lower()

@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .report import CheckResult, Finding, ModelUnderTest, Severity
+from ..modeldir.provenance import hub_expected_digests
+from ..modeldir.snapshot import DirectorySnapshot
+from .hubcheck import verify_against_hub
+from .report import CheckResult, Finding, Severity
 
 CHECKSUM_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
 
@@ -21,7 +24,7 @@ def parse_checksums(text: str) -> dict[str, str]:
     return out
 
 
-def check_integrity(model: ModelUnderTest, checksums: Path | None = None) -> CheckResult:
+def check_integrity(model: DirectorySnapshot, checksums: Path | None = None) -> CheckResult:
     findings: list[Finding] = []
     by_path = {f.path: f for f in model.files}
     proven: set[str] = set()
@@ -57,10 +60,8 @@ def check_integrity(model: ModelUnderTest, checksums: Path | None = None) -> Che
                                      sources=sources)
 
 
-def _hub(model: ModelUnderTest) -> tuple[list[Finding], set[str]]:
-    from .. import hub
-
-    findings = hub.verify_against_hub(model)
+def _hub(model: DirectorySnapshot) -> tuple[list[Finding], set[str]]:
+    findings = verify_against_hub(model)
     errors = {f.file for f in findings if f.severity == Severity.error}
-    expected = hub.hub_expected_digests(model.root)
+    expected = hub_expected_digests(model.root)
     return findings, {p for p in expected if p not in errors and any(e.path == p for e in model.files)}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -63,23 +62,6 @@ class CheckResult:
         return {"name": self.name, "status": self.status.value, "summary": self.summary,
                 "seconds": round(self.seconds, 3), "details": self.details,
                 "findings": [f.to_json() for f in self.findings]}
-
-
-@dataclass(frozen=True)
-class ModelFileEntry:
-    path: str  # relative POSIX path in the model
-    full: Path  # where its bytes are now
-    size: int
-    digest: str  # sha256:...
-
-
-@dataclass
-class ModelUnderTest:
-    """What the checks look at: a directory's files, hashed once."""
-
-    root: Path
-    files: list[ModelFileEntry]
-    skipped: list[str] = field(default_factory=list)  # hidden entries not covered
 
 
 def verdict(checks: list[CheckResult]) -> str:

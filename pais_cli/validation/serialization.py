@@ -34,7 +34,9 @@ from pais_cli.formats.pickles import (
     pickle_format,
     scan_file,
 )
-from pais_cli.validation.report import CheckResult, Finding, ModelUnderTest, Severity
+
+from ..modeldir.snapshot import DirectorySnapshot
+from .report import CheckResult, Finding, Severity
 
 __all__ = ["ALLOWED_GLOBALS", "check_serialization", "danger_reason", "is_pickle_format_file", "pickle_format"]
 
@@ -113,7 +115,9 @@ _DANGEROUS_NAMES = {
 
 def _picklescan_unsafe() -> dict[str, Any]:
     try:
-        from picklescan.scanner import _unsafe_globals  # private, but it is the list picklescan applies
+        from picklescan.scanner import (
+            _unsafe_globals,  # private, but it is the list picklescan applies
+        )
     except ImportError:
         return {}
     return dict(_unsafe_globals)
@@ -322,7 +326,7 @@ def _judge_keras(out: _Findings, file: str, scan: FileScan) -> None:
 # --------------------------------------------------------------------------- the check
 
 
-def check_serialization(model: ModelUnderTest, limits: Limits = DEFAULT_LIMITS) -> CheckResult:
+def check_serialization(model: DirectorySnapshot, limits: Limits = DEFAULT_LIMITS) -> CheckResult:
     started = time.monotonic()
     findings = _Findings()
     picklescan = _Picklescan()

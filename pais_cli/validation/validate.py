@@ -1,8 +1,9 @@
-"""Run the checks over a model directory and build the report.
+"""Run the security checks over a directory snapshot and build the report.
 
-Files are hashed once (the digest cache shares them with push); the checks then run
-concurrently, each reading only what it needs: clamd streams every byte, the serialization
-check reads pickles, the format check reads headers.
+Files were hashed once, when the snapshot was taken; the checks run concurrently, each
+reading only what it needs: clamd streams every byte, the serialization check reads pickles,
+the format check reads headers. The smoke check is not run here: the application layer runs
+it (only after these passed) and hands its result to `build_report`.
 """
 
 from __future__ import annotations
@@ -19,14 +20,12 @@ from typing import Any
 
 from .. import __version__
 from ..errors import UsageError
-from ..gallery.modelpack import DirectoryProblem
+from ..modeldir.snapshot import DirectorySnapshot
 from .formatcheck import check_format
-from .inspect import inspect_directory
 from .integrity import check_integrity
 from .malware import MalwareOptions, check_malware
-from .report import CheckResult, Finding, ModelUnderTest, Report, Severity, Status
+from .report import CheckResult, Finding, Report, Severity, Status
 from .serialization import check_serialization
-from ..smoke.check import SmokeOptions, check_smoke
 
 SECURITY_CHECKS = ("integrity", "malware", "serialization", "format")
 CHECKS = (*SECURITY_CHECKS, "smoke")
@@ -38,9 +37,7 @@ class ValidationOptions:
     checksums: Path | None = None
     allow_remote_code: bool = False
     malware: MalwareOptions = field(default_factory=MalwareOptions)
-    include_hidden: bool = False
     jobs: int = 4
-    smoke: SmokeOptions = field(default_factory=SmokeOptions)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.skip) - set(CHECKS))
@@ -48,7 +45,7 @@ class ValidationOptions:
             raise UsageError(f"unknown check {', '.join(unknown)} in --skip", f"checks are {', '.join(CHECKS)}")
 
 
-def _timed(name: str, run: Callable[[], CheckResult]) -> CheckResult:
+def timed(name: str, run: Callable[[], CheckResult]) -> CheckResult:
     start = time.perf_counter()
     try:
         result = run()
@@ -61,30 +58,31 @@ def _timed(name: str, run: Callable[[], CheckResult]) -> CheckResult:
     return result
 
 
-def validate_model(model: ModelUnderTest, problems: list[DirectoryProblem], options: ValidationOptions,
-                   subject: dict[str, Any] | None = None) -> Report:
+def run_security_checks(model: DirectorySnapshot, options: ValidationOptions) -> dict[str, CheckResult]:
+    """The four security checks (skipped ones recorded as such), concurrently."""
     runners: dict[str, Callable[[], CheckResult]] = {
         "integrity": lambda: check_integrity(model, options.checksums),
         "malware": lambda: check_malware(model, options.malware),
         "serialization": lambda: check_serialization(model),
-        "format": lambda: check_format(model, problems, options.allow_remote_code),
+        "format": lambda: check_format(model, options.allow_remote_code),
     }
     results: dict[str, CheckResult] = {}
     for name in options.skip:
         results[name] = CheckResult(name, Status.skipped, "skipped with --skip")
     todo = [n for n in SECURITY_CHECKS if n not in results]
     with ThreadPoolExecutor(max_workers=len(todo) or 1) as pool:
-        for name, result in zip(todo, pool.map(lambda n: _timed(n, runners[n]), todo)):
+        for name, result in zip(todo, pool.map(lambda n: timed(n, runners[n]), todo)):
             results[name] = result
-    if "smoke" not in results:
-        # Only a model the security checks passed is ever loaded, and never with remote code.
-        failed = [n for n in SECURITY_CHECKS if results[n].status == Status.failed]
-        if failed:
-            results["smoke"] = CheckResult("smoke", Status.skipped,
-                                           f"not run: the model failed {', '.join(failed)}; only a model that passed "
-                                           "the security checks is loaded")
-        else:
-            results["smoke"] = _timed("smoke", lambda: check_smoke(model, options.smoke))
+    return results
+
+
+def failed_checks(results: dict[str, CheckResult]) -> list[str]:
+    return [n for n in SECURITY_CHECKS if n in results and results[n].status == Status.failed]
+
+
+def build_report(model: DirectorySnapshot, results: dict[str, CheckResult], options: ValidationOptions,
+                 subject: dict[str, Any] | None = None) -> Report:
+    """The report over every check in `CHECKS`; `results` must hold each of them."""
     checks = [results[n] for n in CHECKS]
     tool = {"pais": __version__, "python": platform.python_version()}
     for check in checks:
@@ -99,8 +97,3 @@ def validate_model(model: ModelUnderTest, problems: list[DirectoryProblem], opti
         skipped_checks=sorted(options.skip),
         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     )
-
-
-def validate_directory(directory: Path, options: ValidationOptions, subject: dict[str, Any] | None = None) -> Report:
-    model, problems = inspect_directory(directory, options.include_hidden, options.jobs)
-    return validate_model(model, problems, options, subject)

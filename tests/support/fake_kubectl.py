@@ -6,7 +6,8 @@ json [-l k=v,...] [-n NS | --all-namespaces]` prints them back as `kubectl get -
 (a List, or the object), `delete` removes them, `wait` succeeds. Tests add `status` fields to
 the stored objects the way the controllers would. Every call is logged to
 $PAIS_FAKE_KUBECTL_LOG. With $PAIS_FAKE_KUBECTL_NO_CLUSTER set it fails like kubectl without
-a reachable API server.
+a reachable API server; with $PAIS_FAKE_KUBECTL_NO_CRDS set, like kubectl against a cluster
+without the NIM Operator's CRDs (kubectl's own messages for an unknown kind or resource type).
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ KINDS = {
     "jobs": "Job", "job": "Job", "configmap": "ConfigMap", "persistentvolumeclaim": "PersistentVolumeClaim",
     "horizontalpodautoscaler": "HorizontalPodAutoscaler",
 }
+CRD_KINDS = {"NIMService", "NIMCache"}  # what the NIM Operator installs
+
+
+def _no_resource_type(name: str) -> int:
+    sys.stderr.write(f'error: the server doesn\'t have a resource type "{name.split(".")[0]}"\n')
+    return 1
 
 
 def _load(path: Path) -> list[dict[str, Any]]:
@@ -66,10 +73,16 @@ def main(argv: list[str]) -> int:
     objects = _load(state)
     verb = argv[0] if argv else ""
     namespace = _option(argv, "-n", "--namespace")
+    no_crds = bool(os.environ.get("PAIS_FAKE_KUBECTL_NO_CRDS"))
     if verb == "apply":
-        for doc in yaml.safe_load_all(sys.stdin.read()):
-            if not doc:
-                continue
+        docs = [doc for doc in yaml.safe_load_all(sys.stdin.read()) if doc]
+        missing = next((d for d in docs if no_crds and d["kind"] in CRD_KINDS), None)
+        if missing is not None:
+            sys.stderr.write(f'error: resource mapping not found for name: "{missing["metadata"]["name"]}" namespace: "" '
+                             f'from "STDIN": no matches for kind "{missing["kind"]}" in version "{missing["apiVersion"]}"\n'
+                             "ensure CRDs are installed first\n")
+            return 1
+        for doc in docs:
             doc["metadata"].setdefault("namespace", namespace or "default")
             doc["metadata"].setdefault("uid", str(uuid.uuid4()))
             key = (doc["kind"], doc["metadata"]["namespace"], doc["metadata"]["name"])
@@ -85,6 +98,9 @@ def main(argv: list[str]) -> int:
         return 0
     if verb == "delete":
         names = [a for a in argv[1:] if "/" in a and not a.startswith("-")]
+        unknown = next((n for n in names if no_crds and KINDS.get(n.split("/")[0]) in CRD_KINDS), None)
+        if unknown is not None:
+            return _no_resource_type(unknown.split("/")[0])
         selector = _option(argv, "-l")
         keep = []
         for o in objects:
@@ -100,9 +116,8 @@ def main(argv: list[str]) -> int:
         what = argv[1]
         kind_name, _, name = what.partition("/")
         kinds = {KINDS.get(k) for k in kind_name.split(",")}
-        if None in kinds:
-            sys.stderr.write(f'error: the server doesn\'t have a resource type "{kind_name}"\n')
-            return 1
+        if None in kinds or (no_crds and kinds & CRD_KINDS):
+            return _no_resource_type(kind_name)
         everywhere = "--all-namespaces" in argv or "-A" in argv
         found = [o for o in objects if o["kind"] in kinds
                  and _matches(o, _option(argv, "-l"), None if everywhere else (namespace or "default"))]

@@ -16,7 +16,7 @@ basePath /api/v2.0), instead of a live Harbor:
   did not conform. Where the document is silent the fake copies Harbor's handlers (v2.15 source):
   robot names `robot$<project>+<name>`, ListRobot's `q=Level=project,ProjectID=N`, the
   `Link: <...>; rel="prev" , <...>; rel="next"` format, systeminfo hiding `harbor_version`
-  from anonymous callers (2.13+), copy taking every tag and accessory of the source.
+  from anonymous callers (2.13+).
 
 Schemas: Swagger 2.0 schema objects are JSON Schema draft 4 plus extensions. `x-nullable` /
 `x-isnullable` (go-swagger's "may be null") are turned into `type: [T, "null"]` before checking;
@@ -338,9 +338,6 @@ def _now() -> str:
 NEVER = "0001-01-01T00:00:00.000Z"  # what Harbor sends for "never pulled"
 ICON = "sha256:0048162a053eef4d4ce3fe7518615bef084403614f8bca43b40ae2e762e11e06"  # Harbor's default icon
 _ROBOT_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-_FROM = re.compile(r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+)"
-                   r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$")
-
 
 class HarborError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -387,7 +384,6 @@ class FakeHarbor:
         self.violations: list[str] = []
         self.requests: list[Recorded] = []
         self.race_create: set[str] = set()  # projects "someone else" creates between HEAD and POST
-        self.copy_conflict = False  # old Harbor: copying onto an existing artifact answers 409
         self._ids = iter(range(1, 10**9))
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -815,37 +811,3 @@ class FakeHarbor:
         chunk, headers = self._page(items, params, path, extra)
         return 200, chunk, headers
 
-    def op_CopyArtifact(self, params: dict[str, Any], user: str | None, path: str) -> tuple[int, Any, dict[str, str]]:
-        project = self._project(params["project_name"])
-        if user is None:
-            raise HarborError(401, "UNAUTHORIZED", "unauthorized")
-        self._admin(user)
-        m = _FROM.match(params["from"])
-        if not m or not (m.group("tag") or m.group("digest")):
-            raise HarborError(400, "BAD_REQUEST", f"invalid input: {params['from']}")
-        src_full, ref = m.group("repo"), m.group("digest") or m.group("tag")
-        src = next((a for a in self.artifacts.get(src_full, [])
-                    if a["digest"] == ref or any(t["name"] == ref for t in a["tags"])), None)
-        if src is None:
-            raise HarborError(404, "NOT_FOUND", f"artifact {params['from']} not found")
-        dst_full = f"{project['name']}/{params['repository_name']}"
-        repo = self._ensure_repository(dst_full)
-        existing = next((a for a in self.artifacts[dst_full] if a["digest"] == src["digest"]), None)
-        if existing is not None and self.copy_conflict:
-            raise HarborError(409, "CONFLICT", f"the artifact {dst_full}@{src['digest']} already exists")
-        if existing is None:
-            existing = copy.deepcopy(src)
-            existing.update({"id": self._id(), "project_id": project["project_id"], "repository_id": repo["id"],
-                             "repository_name": dst_full, "push_time": _now(), "tags": [], "accessories": []})
-            self.artifacts[dst_full].append(existing)
-            repo["artifact_count"] = len(self.artifacts[dst_full])
-        have = {t["name"] for t in existing["tags"]}
-        for tag in src["tags"]:  # every tag of the source artifact (artifact controller copyDeeply)
-            if tag["name"] not in have:
-                existing["tags"].append({**tag, "id": self._id(), "repository_id": repo["id"], "artifact_id": existing["id"]})
-        have_acc = {a["digest"] for a in existing["accessories"]}
-        for acc in src["accessories"]:
-            if acc["digest"] not in have_acc:
-                existing["accessories"].append({**acc, "id": self._id(), "subject_artifact_id": existing["id"],
-                                                "subject_artifact_repo": dst_full})
-        return 201, None, {"Location": f"{path}/{ref}"}

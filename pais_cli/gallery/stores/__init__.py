@@ -1,5 +1,1 @@
-"""Content stores: every place that holds model content answers the same small interface."""
-
-from .base import GalleryStore, Progress, Repository, Revision
-
-__all__ = ["GalleryStore", "Progress", "Repository", "Revision"]
+"""Content stores, each claiming the roles of base.py it really has."""

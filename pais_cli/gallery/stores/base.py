@@ -1,13 +1,28 @@
-"""The store interface: what copy() needs from a source and a destination."""
+"""Store roles: small interfaces, as oras-go splits them, that copy() and referrers are typed against.
+
+    Source          resolve a reference, read manifests and blobs       (oras-go ReadOnlyTarget)
+    Target          has/push blobs and manifests                        (oras-go Target)
+    Mounter         make a blob of another source appear without bytes  (oras-go registry.Mounter)
+    ReferrerLister  the referrers API, where the store has one          (oras-go registry.ReferrerLister)
+    RawManifests    any manifest or index by its bytes (referrer indexes)
+    TagLister, Deleter
+    Repository      all of them: one model in a registry or an on-disk gallery
+    GalleryStore    many models, plus what only a whole gallery knows (listing, probing)
+
+A directory is a Source (push) or a Target (pull) and claims nothing more.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..oci import Descriptor, Manifest
+
+if TYPE_CHECKING:
+    from ..harbor import HarborProject
 
 Progress = Callable[[int], None]  # called with each number of bytes moved
 
@@ -24,9 +39,7 @@ class Revision:
     tags: list[str] = field(default_factory=list)
 
 
-class Repository(Protocol):
-    """One model's content: blobs, manifests and tags."""
-
+class Source(Protocol):
     location: str  # for messages, e.g. "127.0.0.1:5000/models/acme/tiny"
 
     def resolve(self, reference: str) -> str:
@@ -35,22 +48,22 @@ class Repository(Protocol):
 
     def fetch_manifest(self, reference: str) -> Manifest: ...
 
-    def has_blob(self, desc: Descriptor) -> bool: ...
-
     def open_blob(self, desc: Descriptor, offset: int = 0) -> AbstractContextManager[Iterator[bytes]]:
         """The blob's bytes from `offset` on, in chunks."""
         ...
 
-    def push_blob(self, desc: Descriptor, chunks: Iterator[bytes], progress: Progress = no_progress) -> None:
-        """Store a blob; the store verifies its digest and size before it becomes visible."""
-        ...
+
+class Target(Protocol):
+    location: str
+
+    def has_blob(self, desc: Descriptor) -> bool: ...
 
     def resume_offset(self, desc: Descriptor) -> int:
         """How many leading bytes of `desc` an interrupted earlier transfer already left here."""
         ...
 
-    def mount_blob(self, desc: Descriptor, source: Repository) -> bool:
-        """Make a blob of `source` available here without moving bytes, where the store can."""
+    def push_blob(self, desc: Descriptor, chunks: Iterator[bytes], progress: Progress = no_progress) -> None:
+        """Store a blob; the store verifies its digest and size before it becomes visible."""
         ...
 
     def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> bool:
@@ -58,23 +71,59 @@ class Repository(Protocol):
         store indexed the manifest's `subject` itself (the referrers API)."""
         ...
 
+
+@runtime_checkable
+class Mounter(Protocol):
+    def mount_blob(self, desc: Descriptor, source: Source) -> bool:
+        """Make a blob of `source` available here without moving bytes, where the store can."""
+        ...
+
+
+class ReferrerLister(Protocol):
+    def referrers(self, digest: str, artifact_type: str | None = None) -> list[dict[str, Any]] | None:
+        """The referrers API's answer, or None where the store has none (use the tag schema)."""
+        ...
+
+
+class RawManifests(Protocol):
     def push_raw_manifest(self, raw: bytes, media_type: str, tag: str | None = None) -> bool:
         """Store any manifest or index (a referrers index, say), optionally tagged."""
         ...
 
     def fetch_raw_manifest(self, reference: str) -> tuple[bytes, str]: ...
 
-    def referrers(self, digest: str, artifact_type: str | None = None) -> list[dict[str, object]] | None:
-        """The referrers API's answer, or None where the store has none (use the tag schema)."""
-        ...
 
+class TagLister(Protocol):
+    def tags(self) -> list[str]: ...
+
+    def revisions(self) -> list[Revision]: ...
+
+
+class Deleter(Protocol):
     def delete(self, reference: str) -> None:
         """Remove a tag (the revision stays) or, by digest, a revision and its tags."""
         ...
 
-    def tags(self) -> list[str]: ...
 
-    def revisions(self) -> list[Revision]: ...
+class ReferrerStore(Source, Target, RawManifests, ReferrerLister, Protocol):
+    """What attaching, listing and copying referrers needs."""
+
+
+class Repository(ReferrerStore, Mounter, TagLister, Deleter, Protocol):
+    """One model's content in a gallery: every role."""
+
+
+@dataclass
+class StoreCheck:
+    """What `gallery init` learnt of a store: created (on disk), or reachable and writable (registry)."""
+
+    created: bool = False
+    scheme: str | None = None
+    tls_verified: bool | None = None
+    auth: str | None = None
+    credentials: str | None = None
+    push_allowed: bool | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 class GalleryStore(Protocol):
@@ -82,6 +131,23 @@ class GalleryStore(Protocol):
 
     description: str
 
+    @property
+    def plain_http(self) -> bool:
+        """Content travels without TLS (a registry that speaks none); False on disk."""
+        ...
+
     def repository(self, model: str) -> Repository: ...
 
     def models(self) -> list[str]: ...
+
+    def catalog(self, model: str | None = None) -> dict[str, list[Revision]]:
+        """Every revision of every model (or of one), by model; the fastest way the store has."""
+        ...
+
+    def harbor(self) -> HarborProject | None:
+        """The Harbor project this gallery is, where it is one (its API provisions and lists)."""
+        ...
+
+    def prepare(self, settings: dict[str, Any]) -> StoreCheck:
+        """Create the gallery where the store can (on disk), or check it (a registry)."""
+        ...

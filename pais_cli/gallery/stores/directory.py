@@ -12,20 +12,19 @@ import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from ...errors import UnsafeArtifact
-from ..digests import DigestCache
+from ...modeldir.digests import DigestCache
 from ..modelpack import ModelFile, PackedModel, model_files
 from ..oci import Descriptor, Manifest
-from .base import Progress, Revision, no_progress
+from .base import Progress, no_progress
 from .files import iter_file, write_verified
 
 STAGING = ".pais-staging"
 
 
-class DirectorySource:
-    """A packed model directory, read-only: one revision, no tags."""
+class PackedSource:
+    """A packed model directory as a copy() Source: one revision, no tags."""
 
     def __init__(self, packed: PackedModel) -> None:
         self.packed = packed
@@ -37,9 +36,6 @@ class DirectorySource:
     def fetch_manifest(self, reference: str) -> Manifest:
         return self.packed.manifest
 
-    def has_blob(self, desc: Descriptor) -> bool:
-        return desc.digest == self.packed.config.digest or desc.digest in self.packed.by_digest
-
     @contextmanager
     def open_blob(self, desc: Descriptor, offset: int = 0) -> Iterator[Iterator[bytes]]:
         if desc.digest == self.packed.config.digest:
@@ -49,7 +45,7 @@ class DirectorySource:
 
 
 class DirectoryTarget:
-    """Unpacks a model revision into `dest`."""
+    """Unpacks a model revision into `dest`: a copy() Target."""
 
     def __init__(self, dest: Path, digests: DigestCache | None = None) -> None:
         self.dest = dest.absolute()
@@ -117,9 +113,6 @@ class DirectoryTarget:
         # Verified while streaming: validation and the next pull need not hash it again.
         self.digests.remember(self._path(target), desc.digest)
 
-    def mount_blob(self, desc: Descriptor, source: Any) -> bool:
-        return False
-
     def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> bool:
         """Complete files that share a digest with one already written, by local copy."""
         for f in self._files:
@@ -135,9 +128,3 @@ class DirectoryTarget:
             self.digests.remember(self._path(f), f.digest)
         shutil.rmtree(self.staging, ignore_errors=True)
         return False
-
-    def tags(self) -> list[str]:
-        return []
-
-    def revisions(self) -> list[Revision]:
-        return []

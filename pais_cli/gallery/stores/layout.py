@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import NotFound, PaisError
+from ..harbor import HarborProject
 from ..mediatypes import ANNOTATION_REF_NAME, OCI_INDEX
 from ..oci import Descriptor, Manifest, canonical_json, sha256_digest
 from ..reference import REFERRERS_TAG, check_model_name
-from .base import Progress, Revision, no_progress
+from .base import Progress, Revision, Source, StoreCheck, no_progress
 from .files import iter_file, write_verified
 
 GALLERY_MARKER = "pais-gallery.json"
@@ -34,7 +35,7 @@ class LayoutRepository:
         self.location = str(self.root)
 
     # -- reading ---------------------------------------------------------------------------
-    def _blob_path(self, digest: str) -> Path:
+    def blob_path(self, digest: str) -> Path:
         algorithm, _, hexpart = digest.partition(":")
         return self.root / "blobs" / algorithm / hexpart
 
@@ -43,35 +44,37 @@ class LayoutRepository:
             index = json.loads((self.root / "index.json").read_bytes())
         except FileNotFoundError:
             return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
-        except ValueError:
-            raise PaisError(f"{self.root / 'index.json'} is not valid JSON", "restore it from a backup") from None
+        except ValueError as exc:
+            raise PaisError(f"{self.root / 'index.json'} is not valid JSON", "restore it from a backup") from exc
+        if not isinstance(index, dict):
+            raise PaisError(f"{self.root / 'index.json'} is not an OCI image index", "restore it from a backup")
         return index
 
     def resolve(self, reference: str) -> str:
         if reference.startswith("sha256:"):
-            if self._blob_path(reference).is_file():
+            if self.blob_path(reference).is_file():
                 return reference
         else:
             for entry in self._index().get("manifests", []):
                 if entry.get("annotations", {}).get(ANNOTATION_REF_NAME) == reference:
-                    return entry["digest"]
+                    return str(entry["digest"])
         raise NotFound(f"{self.model}{'@' if reference.startswith('sha256:') else ':'}{reference} is not in {self.root.parent}",
                        "run `pais models list` to see what the gallery holds")
 
     def fetch_manifest(self, reference: str) -> Manifest:
         digest = self.resolve(reference)
-        manifest = Manifest.parse(self._blob_path(digest).read_bytes())
+        manifest = Manifest.parse(self.blob_path(digest).read_bytes())
         if manifest.digest != digest:
             raise PaisError(f"blob {digest} in {self.root} is corrupt", "push the revision again")
         return manifest
 
     def has_blob(self, desc: Descriptor) -> bool:
-        path = self._blob_path(desc.digest)
+        path = self.blob_path(desc.digest)
         return path.is_file() and path.stat().st_size == desc.size
 
     @contextmanager
     def open_blob(self, desc: Descriptor, offset: int = 0) -> Iterator[Iterator[bytes]]:
-        path = self._blob_path(desc.digest)
+        path = self.blob_path(desc.digest)
         if not path.is_file():
             raise NotFound(f"blob {desc.digest} is missing from {self.root}", "the gallery is damaged; push the revision again")
         yield iter_file(path, offset)
@@ -91,16 +94,16 @@ class LayoutRepository:
         self._ensure_layout()
         partial = self.root / STAGING / f"{desc.digest.partition(':')[2]}.{uuid.uuid4().hex[:8]}"
         try:
-            write_verified(desc, chunks, partial, self._blob_path(desc.digest), progress)
+            write_verified(desc, chunks, partial, self.blob_path(desc.digest), progress)
         finally:
             partial.unlink(missing_ok=True)
 
-    def mount_blob(self, desc: Descriptor, source: Any) -> bool:
+    def mount_blob(self, desc: Descriptor, source: Source) -> bool:
         # Same filesystem, another model of this gallery: a hard link moves no bytes.
         if isinstance(source, LayoutRepository) and source.has_blob(desc):
             self._ensure_layout()
             try:
-                os.link(source._blob_path(desc.digest), self._blob_path(desc.digest))
+                os.link(source.blob_path(desc.digest), self.blob_path(desc.digest))
                 return True
             except FileExistsError:
                 return True
@@ -110,7 +113,7 @@ class LayoutRepository:
 
     def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> bool:
         self._ensure_layout()
-        path = self._blob_path(manifest.digest)
+        path = self.blob_path(manifest.digest)
         if not path.exists():
             _atomic_write(path, manifest.raw)
         with self._locked():
@@ -152,7 +155,7 @@ class LayoutRepository:
         """Store any manifest or index; with a tag, index.json names it. Never indexes subjects."""
         self._ensure_layout()
         digest = sha256_digest(raw)
-        path = self._blob_path(digest)
+        path = self.blob_path(digest)
         if not path.exists():
             _atomic_write(path, raw)
         if tag:
@@ -167,7 +170,7 @@ class LayoutRepository:
 
     def fetch_raw_manifest(self, reference: str) -> tuple[bytes, str]:
         digest = self.resolve(reference)
-        raw = self._blob_path(digest).read_bytes()
+        raw = self.blob_path(digest).read_bytes()
         if sha256_digest(raw) != digest:
             raise PaisError(f"blob {digest} in {self.root} is corrupt", "push the revision again")
         media_type = next((e.get("mediaType", "") for e in self._index().get("manifests", []) if e.get("digest") == digest), "")
@@ -177,7 +180,7 @@ class LayoutRepository:
         return None  # a layout has no referrers API: the tag schema serves
 
     def _untagged(self, digest: str) -> dict[str, Any]:
-        raw = self._blob_path(digest).read_bytes()
+        raw = self.blob_path(digest).read_bytes()
         return Manifest.parse(raw).descriptor.to_json()
 
     @contextmanager
@@ -211,27 +214,39 @@ class LayoutRepository:
 
 
 class LayoutGallery:
+    """A directory of OCI image layouts, one per model: the embedded default gallery."""
+
+    plain_http = False
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.description = str(root)
 
-    def init(self, settings: dict[str, Any]) -> bool:
-        """Create the gallery directory and marker; False when it already existed as such."""
+    def prepare(self, settings: dict[str, Any]) -> StoreCheck:
+        """Create the gallery directory and its marker (with `settings`); an existing gallery is left as it is."""
         marker = self.root / GALLERY_MARKER
         if marker.exists():
-            return False
+            return StoreCheck(created=False, notes=["gallery already existed; nothing changed"])
         if self.root.exists() and any(self.root.iterdir()):
             raise PaisError(f"{self.root} exists and is not an empty directory or a pais gallery",
                             "choose an empty or new directory for the gallery")
         self.root.mkdir(parents=True, exist_ok=True)
         _atomic_write(marker, canonical_json({"schemaVersion": 1, **settings}))
-        return True
+        return StoreCheck(created=True)
+
+    def harbor(self) -> HarborProject | None:
+        return None
+
+    def catalog(self, model: str | None = None) -> dict[str, list[Revision]]:
+        names = [model] if model else self.models()
+        return {name: self.repository(name).revisions() for name in names}
 
     def settings(self) -> dict[str, Any]:
         try:
-            return json.loads((self.root / GALLERY_MARKER).read_bytes())
+            found = json.loads((self.root / GALLERY_MARKER).read_bytes())
         except (OSError, ValueError):
             return {}
+        return found if isinstance(found, dict) else {}
 
     def repository(self, model: str) -> LayoutRepository:
         return LayoutRepository(self.root, check_model_name(model))

@@ -14,6 +14,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -27,15 +28,23 @@ from ...errors import (
     NotFound,
     PermissionDenied,
     RegistryError,
+    RegistryNotFound,
     RegistryUnreachable,
     TLSError,
     TransferIncomplete,
 )
-from ..auth import Credentials, RegistryAuth, find_credentials, scopes_for
+from ..auth import (
+    Credentials,
+    CredentialSources,
+    RegistryAuth,
+    find_credentials,
+    scopes_for,
+)
+from ..harbor import HarborClient, HarborProject
 from ..mediatypes import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
 from ..oci import Descriptor, Manifest, sha256_digest
 from ..reference import REFERRERS_TAG, RegistryLocation
-from .base import Progress, Revision, no_progress
+from .base import Progress, Revision, Source, StoreCheck, no_progress
 
 ACCEPT_MANIFESTS = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST))
 UPLOAD_CHUNK = 1024 * 1024
@@ -58,6 +67,7 @@ class TransportOptions:
     ca_file: str | None = None
     plain_http: bool = False
     timeout: float = 60.0
+    credentials: CredentialSources = CredentialSources()
 
 
 class RegistryClient:
@@ -66,7 +76,7 @@ class RegistryClient:
     def __init__(self, host: str, options: TransportOptions, credentials: Credentials | None = None) -> None:
         self.host = host
         self.options = options
-        self.credentials = credentials if credentials is not None else find_credentials(host)
+        self.credentials = credentials if credentials is not None else find_credentials(host, options.credentials)
         self._verify: ssl.SSLContext | bool
         if options.ca_file:
             self._verify = ssl.create_default_context(cafile=options.ca_file)
@@ -85,7 +95,7 @@ class RegistryClient:
         return httpx.Client(verify=self._verify, timeout=self._timeout(), headers={"User-Agent": f"pais/{__version__}"})
 
     @property
-    def client(self) -> httpx.Client:
+    def session(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
                 scheme = self._scheme or self._detect_scheme()
@@ -110,11 +120,11 @@ class RegistryClient:
         except httpx.ConnectError as exc:
             if is_loopback(self.host) and _is_tls_protocol_error(exc):
                 return "http"
-            raise self._transport_error(exc) from None
+            raise self.transport_error(exc) from exc
         except httpx.TransportError as exc:
-            raise self._transport_error(exc) from None
+            raise self.transport_error(exc) from exc
 
-    def _transport_error(self, exc: Exception) -> RegistryError:
+    def transport_error(self, exc: Exception) -> RegistryError:
         text = str(exc)
         if "CERTIFICATE_VERIFY_FAILED" in text or isinstance(getattr(exc, "__cause__", None), ssl.SSLCertVerificationError):
             return TLSError(
@@ -131,7 +141,7 @@ class RegistryClient:
         attempts = RETRIES + 1 if retry and method in ("GET", "HEAD") else 1
         for attempt in range(attempts):
             try:
-                response = self.client.request(method, url, **kwargs)
+                response = self.session.request(method, url, **kwargs)
             except httpx.TransportError as exc:
                 if attempt + 1 < attempts and not isinstance(exc, httpx.ConnectError | httpx.TimeoutException):
                     time.sleep(0.5 * (attempt + 1))
@@ -139,7 +149,7 @@ class RegistryClient:
                 if attempt + 1 < attempts and isinstance(exc, httpx.ConnectError):
                     time.sleep(0.5 * (attempt + 1))
                     continue
-                raise self._transport_error(exc) from None
+                raise self.transport_error(exc) from exc
             if response.status_code in ok:
                 return response
             if response.status_code >= 500 and attempt + 1 < attempts:
@@ -161,7 +171,7 @@ class RegistryClient:
             return PermissionDenied(f"{self.host} does not allow {what.split(' ')[0]} here{detail}",
                                     "ask the project's admin for push or pull rights for this account")
         if code == 404:
-            return NotFound(f"not found on {self.host}{detail}", "run `pais models list` to see what the gallery holds")
+            return RegistryNotFound(f"not found on {self.host}{detail}", "run `pais models list` to see what the gallery holds")
         return RegistryError(f"{self.host} answered HTTP {code} to {what}{detail}",
                              "retry later; if it persists check the registry's logs")
 
@@ -170,8 +180,8 @@ class RegistryClient:
         faster than httpx's chunk iterator. Only the plain case: auth already learnt (or none
         needed) and the bytes served directly; a challenge, a redirect (to object storage,
         say) or an error returns None and the caller takes the general httpx path."""
-        base = self.client.base_url  # settles the scheme first
-        header = self.auth._cached(scopes_for(httpx.Request("GET", f"{base.scheme}://{self.host}{path}")))
+        base = self.session.base_url  # settles the scheme first
+        header = self.auth.header_for(scopes_for(httpx.Request("GET", f"{base.scheme}://{self.host}{path}")))
         host, port = base.host, base.port
         try:
             if self.tls:
@@ -222,18 +232,18 @@ class RegistryRepository:
     def resolve(self, reference: str) -> str:
         try:
             r = self.client.request("HEAD", f"{self._path}/manifests/{reference}", headers={"Accept": ACCEPT_MANIFESTS})
-        except NotFound:
-            raise NotFound(f"{self.location}{'@' if reference.startswith('sha256:') else ':'}{reference} does not exist",
-                           "run `pais models list` to see the revisions and tags") from None
+        except NotFound as exc:
+            raise RegistryNotFound(f"{self.location}{'@' if reference.startswith('sha256:') else ':'}{reference} does not exist",
+                           "run `pais models list` to see the revisions and tags") from exc
         digest = r.headers.get("Docker-Content-Digest")
         return digest if digest else self.fetch_manifest(reference).digest
 
     def fetch_manifest(self, reference: str) -> Manifest:
         try:
             r = self.client.request("GET", f"{self._path}/manifests/{reference}", headers={"Accept": ACCEPT_MANIFESTS})
-        except NotFound:
-            raise NotFound(f"{self.location}{'@' if reference.startswith('sha256:') else ':'}{reference} does not exist",
-                           "run `pais models list` to see the revisions and tags") from None
+        except NotFound as exc:
+            raise RegistryNotFound(f"{self.location}{'@' if reference.startswith('sha256:') else ':'}{reference} does not exist",
+                           "run `pais models list` to see the revisions and tags") from exc
         manifest = Manifest.parse(r.content, r.headers.get("Content-Type"))
         if reference.startswith("sha256:") and manifest.digest != reference:
             raise RegistryError(f"{self.client.host} sent a manifest that hashes to {manifest.digest}, not {reference}",
@@ -257,19 +267,19 @@ class RegistryRepository:
                 fast.close()
             return
         try:
-            with self.client.client.stream("GET", url, headers=headers, follow_redirects=True) as r:
+            with self.client.session.stream("GET", url, headers=headers, follow_redirects=True) as r:
                 if r.status_code not in (200, 206):
                     r.read()
                     raise self.client.error(r, f"GET {url}")
                 skip = offset if (offset and r.status_code == 200) else 0
                 yield _skip(r.iter_raw(DOWNLOAD_CHUNK), skip)
         except httpx.TransportError as exc:
-            raise self.client._transport_error(exc) from None
+            raise self.client.transport_error(exc) from exc
 
     def resume_offset(self, desc: Descriptor) -> int:
         return 0
 
-    def _start_upload(self, mount: tuple[str, str] | None = None) -> tuple[bool, str]:
+    def start_upload(self, mount: tuple[str, str] | None = None) -> tuple[bool, str]:
         url = f"{self._path}/blobs/uploads/"
         params = {"mount": mount[0], "from": mount[1]} if mount else None
         r = self.client.request("POST", url, params=params, ok=(201, 202))
@@ -278,10 +288,10 @@ class RegistryRepository:
             return True, ""
         if not location:
             raise RegistryError(f"{self.client.host} opened an upload without a Location", "the registry is not OCI-conformant")
-        return False, urljoin(str(self.client.client.base_url) + "/", location)
+        return False, urljoin(str(self.client.session.base_url) + "/", location)
 
     def push_blob(self, desc: Descriptor, chunks: Iterator[bytes], progress: Progress = no_progress) -> None:
-        _, location = self._start_upload()
+        _, location = self.start_upload()
         self._finish_upload(location, desc, chunks, progress)
 
     def _finish_upload(self, location: str, desc: Descriptor, chunks: Iterator[bytes], progress: Progress) -> None:
@@ -300,22 +310,22 @@ class RegistryRepository:
                 ok=(201,),
             )
         except RegistryError:
-            # Abandon the session so the registry does not keep half a blob around.
-            try:
-                self.client.client.delete(location)
-            except httpx.HTTPError:
-                pass
+            self.cancel_upload(location)
             raise
 
-    def mount_blob(self, desc: Descriptor, source: Any) -> bool:
+    def cancel_upload(self, location: str) -> None:
+        """Abandon an upload session so the registry does not keep half a blob around."""
+        try:
+            self.client.session.delete(location)
+        except httpx.HTTPError:
+            pass
+
+    def mount_blob(self, desc: Descriptor, source: Source) -> bool:
         if not isinstance(source, RegistryRepository) or source.client.host != self.client.host:
             return False
-        mounted, location = self._start_upload((desc.digest, source.name))
+        mounted, location = self.start_upload((desc.digest, source.name))
         if not mounted:
-            try:
-                self.client.client.delete(location)
-            except httpx.HTTPError:
-                pass
+            self.cancel_upload(location)
         return mounted
 
     def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> bool:
@@ -331,7 +341,7 @@ class RegistryRepository:
         if r.status_code in (202, 200):
             return
         if r.status_code == 404:
-            raise NotFound(f"{self.location}{'@' if reference.startswith('sha256:') else ':'}{reference} does not exist",
+            raise RegistryNotFound(f"{self.location}{'@' if reference.startswith('sha256:') else ':'}{reference} does not exist",
                            "run `pais models list` to see the revisions and tags")
         if reference.startswith("sha256:"):
             raise RegistryError(f"{self.client.host} does not allow deleting manifests{_error_detail(r)}",
@@ -406,7 +416,7 @@ def _read_into(response: http.client.HTTPResponse, largest: int = 4 * DOWNLOAD_C
             size = min(size * 2, largest)
     except (OSError, http.client.HTTPException) as exc:
         raise TransferIncomplete(f"blob stream broke off: {type(exc).__name__}",
-                                 "run the same command again: it resumes where this one stopped") from None
+                                 "run the same command again: it resumes where this one stopped") from exc
 
 
 def _skip(chunks: Iterator[bytes], skip: int) -> Iterator[bytes]:
@@ -419,20 +429,38 @@ def _skip(chunks: Iterator[bytes], skip: int) -> Iterator[bytes]:
 
 
 def _next_link(response: httpx.Response) -> str | None:
-    link = response.headers.get("Link")
+    link: str | None = response.headers.get("Link")
     if not link or 'rel="next"' not in link:
         return None
     return link.split(";")[0].strip().strip("<>")
 
 
 class RegistryGallery:
+    """A registry namespace (a Harbor project, say) as a gallery."""
+
     def __init__(self, location: RegistryLocation, options: TransportOptions, client: RegistryClient | None = None) -> None:
         self.location = location
         self.client = client or RegistryClient(location.host, options)
         self.description = str(location)
+        self._harbor: HarborProject | None = None
+        self._asked_harbor = False
+
+    @property
+    def plain_http(self) -> bool:
+        self.client.session  # the scheme is known once connected
+        return not self.client.tls
 
     def repository(self, model: str) -> RegistryRepository:
         return RegistryRepository(self.client, self.location.repository(model))
+
+    def harbor(self) -> HarborProject | None:
+        """The Harbor project this gallery is, when the registry is Harbor (asked once), else None."""
+        if not self._asked_harbor:
+            client = HarborClient(self.client)
+            if client.system_info().is_harbor:
+                self._harbor = HarborProject(client, self.location.namespace.partition("/")[0])
+            self._asked_harbor = True
+        return self._harbor
 
     def models(self) -> list[str]:
         prefix = self.location.namespace + "/"
@@ -443,3 +471,44 @@ class RegistryGallery:
             names.extend(r.json().get("repositories") or [])
             url = _next_link(r)
         return sorted(n[len(prefix):] for n in names if n.startswith(prefix))
+
+    def catalog(self, model: str | None = None, jobs: int = 8) -> dict[str, list[Revision]]:
+        """On Harbor its API finds repositories and artifacts (untagged ones too) in a few
+        requests; elsewhere the catalog and each repository's tags (tagged revisions only)."""
+        harbor = self.harbor()
+        if harbor is not None:
+            found: dict[str, list[Revision]] = {model: []} if model else {}
+            for row in harbor.client.list_models(self.location.namespace, model):
+                if row.is_model:
+                    found.setdefault(row.model, []).append(Revision(row.digest, sorted(row.tags)))
+            return found
+        names = [model] if model else self.models()
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            return dict(zip(names, pool.map(lambda name: self.repository(name).revisions(), names)))
+
+    def prepare(self, settings: dict[str, Any]) -> StoreCheck:
+        """Reachability, TLS, the auth scheme, whose credentials, and whether a push would be
+        allowed (an upload session opened in a probe repository and cancelled)."""
+        client = self.client
+        check = StoreCheck()
+        anonymous = client.session.get("/v2/", auth=None)
+        check.scheme = "https" if client.tls else "http"
+        check.tls_verified = client.tls
+        if not client.tls:
+            check.notes.append("plain HTTP: only acceptable on loopback or a trusted network")
+        if anonymous.status_code == 401:
+            check.auth = anonymous.headers.get("WWW-Authenticate", "").split(" ")[0].lower() or "unknown"
+            client.ping()  # authenticates with what we have; raises when refused
+            if client.credentials is None:
+                check.notes.append("registry needs credentials and none were found: run docker login")
+        else:
+            check.auth = "none"
+        check.credentials = client.credentials.source if client.credentials else None
+        probe = self.repository("pais-push-check")
+        try:
+            probe.cancel_upload(probe.start_upload()[1])
+            check.push_allowed = True
+        except RegistryError as exc:
+            check.push_allowed = False
+            check.notes.append(f"push not allowed: {exc.message}")
+        return check

@@ -1,32 +1,30 @@
-"""`endpoints deploy` and `endpoints delete` as library functions.
+"""`endpoints deploy` and `endpoints delete`: the orchestration, over runtime/'s pure parts.
 
 plan_deployment: routing name -> resolve the tag to a digest once -> read the revision's facts
 (type, format, size; headers only) -> placement -> engine -> manifests that pin the digest.
 apply_plan: kubectl apply in dependency order, optionally waiting for readiness.
+delete_endpoint: what deploy created for a routing name, deleted through kubectl.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..gallery.galleries import Gallery
 from ..gallery.modelpack import ModelFile, model_files
 from ..gallery.reference import RevisionRef, check_model_name, parse_registry
 from ..gallery.stores.registry import is_loopback
-from . import kubectl, nim
-from .detect import ModelInfo, detect_revision
-from .engines import IMAGES, choose_engine
-from .errors import DeployRefused, KubectlError
-from .fetch import FetchSource
-from .kubernetes import Endpoint, Manifest, render_plain, to_yaml
-from .placement import Placement, place
-from .routing import ROUTING_ANNOTATION, RoutingName, object_name, parse_routing_name
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
-_PARAMS_IN_NAME = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)b(?![a-z0-9])")
+from ..runtime import listing, nim
+from ..runtime.detect import ModelInfo, detect_revision
+from ..runtime.engines import choose_engine
+from ..runtime.errors import DeployRefused, MissingCRD
+from ..runtime.fetch import FETCH_IMAGE, FetchSource
+from ..runtime.kubectl import Kubectl
+from ..runtime.kubernetes import Endpoint, K8sObject, render_plain, to_yaml
+from ..runtime.placement import Placement, place
+from ..runtime.routing import ROUTING_ANNOTATION, RoutingName, object_name, parse_routing_name
+from .galleries import Gallery
 
 
 @dataclass
@@ -44,7 +42,7 @@ class DeployRequest:
     max_replicas: int | None = None
     namespace: str | None = None
     pull_secret: str | None = None
-    image: str | None = None
+    image: str | None = None  # None: the engine's pinned default
     fetch_image: str | None = None
     node_selector: dict[str, str] = field(default_factory=dict)
     nim: nim.NimOptions = field(default_factory=nim.NimOptions)
@@ -62,7 +60,7 @@ class DeployPlan:
     tag: str | None
     placement: Placement
     info: ModelInfo | None
-    manifests: list[Manifest]
+    manifests: list[K8sObject]
     namespace: str | None
     notes: list[str] = field(default_factory=list)
     applied: bool = False
@@ -80,15 +78,6 @@ class DeployPlan:
             "objects": [{"kind": m["kind"], "name": m["metadata"]["name"]} for m in self.manifests],
             "notes": self.notes, "applied": self.applied, "ready": self.ready, "manifests": self.manifests,
         }
-
-
-def parse_size(value: str) -> int:
-    match = _SIZE.match(value)
-    if not match:
-        raise DeployRefused(f"cannot read size {value!r}", "write a size like 16GiB, 800MiB or 16G")
-    number, unit = float(match.group(1)), (match.group(2) or "B").upper().rstrip("B").rstrip("I")
-    scale = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}[unit]
-    return int(number * scale)
 
 
 def _check_replicas(req: DeployRequest) -> None:
@@ -110,7 +99,7 @@ def _registry_ca(gallery: Gallery) -> str | None:
         return Path(gallery.settings.ca_file).expanduser().read_text()
     except OSError as exc:
         raise DeployRefused(f"cannot read the registry CA {gallery.settings.ca_file}: {exc.strerror}",
-                            "fix the gallery's ca_file (or --ca-file) so the cluster can be given the CA") from None
+                            "fix the gallery's ca_file (or --ca-file) so the cluster can be given the CA") from exc
 
 
 def plan_deployment(req: DeployRequest, gallery: Gallery | None) -> DeployPlan:
@@ -145,12 +134,10 @@ def plan_deployment(req: DeployRequest, gallery: Gallery | None) -> DeployPlan:
                      "if the cluster runs on this machine. Deploy from a registry the cluster can reach.")
     ca = _registry_ca(gallery)
     # Plain HTTP when the gallery says so, or when pais itself found the registry speaks no TLS.
-    client = getattr(gallery.store, "client", None)
-    plain_http = gallery.settings.plain_http or (client is not None and not getattr(client, "tls", True))
-    source = FetchSource(location.host, location.repository(req.model), digest, plain_http, req.pull_secret, ca is not None)
-    image = req.image or _default_image(choice.engine, placement)
+    source = FetchSource(location.host, location.repository(req.model), digest, gallery.store.plain_http,
+                         req.pull_secret, ca is not None)
     ep = Endpoint(
-        routing=routing, engine=choice.engine, image=image, fetch_image=req.fetch_image or IMAGES["oras"], info=info,
+        routing=routing, engine=choice.engine, image=req.image, fetch_image=req.fetch_image or FETCH_IMAGE, info=info,
         placement=placement, namespace=req.namespace, model=req.model, store=gallery.settings.store, tag=req.ref.tag,
         digest=digest, source=source, files=files, registry_ca=ca, replicas=req.replicas, min_replicas=req.min_replicas,
         max_replicas=req.max_replicas, pull_secret=req.pull_secret, node_selector=req.node_selector,
@@ -159,26 +146,6 @@ def plan_deployment(req: DeployRequest, gallery: Gallery | None) -> DeployPlan:
     notes += [f"warning: {w}" for w in placement.warnings]
     return DeployPlan(str(routing), ep.name, choice.engine, choice.reason, source.reference, req.model, digest,
                       req.ref.tag, placement, info, manifests, req.namespace, notes)
-
-
-def _default_image(engine: str, placement: Placement) -> str:
-    if engine == "infinity" and placement.target == "cpu":
-        return IMAGES["infinity-cpu"]
-    if engine == "llamacpp" and placement.target == "gpu":
-        return IMAGES["llamacpp-cuda"]
-    return IMAGES[engine]
-
-
-def _ngc_weights(req: DeployRequest) -> tuple[int, str]:
-    if req.nim.weights_bytes:
-        return req.nim.weights_bytes, "given with --weights-size"
-    name = (req.nim.ngc_model or "").rsplit("/", 1)[-1].split(":", 1)[0].lower()
-    match = _PARAMS_IN_NAME.search(name)
-    if not match:
-        raise DeployRefused(f"cannot tell the size of {req.nim.ngc_model} from its name",
-                            "give --weights-size (e.g. 16GiB for an 8B model in 16-bit)")
-    params = float(match.group(1)) * 1e9
-    return int(params * 2), f"{match.group(1)}B parameters in the name, 16-bit weights assumed (--weights-size overrides)"
 
 
 def _plan_ngc(req: DeployRequest, routing: RoutingName) -> DeployPlan:
@@ -194,7 +161,7 @@ def _plan_ngc(req: DeployRequest, routing: RoutingName) -> DeployPlan:
     if not req.nim.ngc_profile:
         raise DeployRefused("no NIM profile given: the cache would hold whatever profile NGC picks",
                             "pin one with --nim-profile ID (list them with `docker run --rm IMAGE list-model-profiles`)")
-    weights, why = _ngc_weights(req)
+    weights, why = nim.ngc_weights(image, req.nim.weights_bytes)
     info = ModelInfo(model_type=req.model_type or "completion", type_reason="NGC NIM" if not req.model_type else "given with --modelType",
                      weight_format="nim", weight_files=[], weight_bytes=weights, size_reason=why, files_bytes=weights)
     placement = place(info, gpus=req.gpus, gpu_model=req.gpu_model, vgpu=req.vgpu, engine="nim", allow_multi_node=True)
@@ -208,7 +175,7 @@ def _plan_ngc(req: DeployRequest, routing: RoutingName) -> DeployPlan:
                       image, None, None, None, placement, info, manifests, req.namespace, notes)
 
 
-def _owner_conflict(plan: DeployPlan) -> None:
+def _owner_conflict(plan: DeployPlan, kubectl: Kubectl) -> None:
     """Refuse to overwrite an object that another routing name maps to (the mapping is lossy)."""
     for m in plan.manifests:
         if m["kind"] not in ("Deployment", "NIMService"):
@@ -223,9 +190,11 @@ def _owner_conflict(plan: DeployPlan) -> None:
             )
 
 
-def apply_plan(plan: DeployPlan, wait: bool = False, timeout_s: int = 1800) -> None:
-    """kubectl apply in order; what must exist first (a filled volume, a cache) is waited for."""
-    _owner_conflict(plan)
+def apply_plan(plan: DeployPlan, kubectl_executable: str = "kubectl", wait: bool = False, timeout_s: int = 1800) -> None:
+    """kubectl apply in order; what must exist first (a filled volume, a cache) is waited for.
+    `kubectl_executable`: the user's kubectl, a name on PATH or a path."""
+    kubectl = Kubectl(kubectl_executable)
+    _owner_conflict(plan, kubectl)
     ns = plan.namespace
     first = [m for m in plan.manifests if m["kind"] not in ("NIMService", "Deployment", "Service", "HorizontalPodAutoscaler")]
     rest = [m for m in plan.manifests if m not in first]
@@ -261,11 +230,12 @@ class DeletePlan:
                 "command": self.command, "applied": self.applied}
 
 
-def delete_endpoint(routing_name: str, namespace: str | None = None, apply: bool = False) -> DeletePlan:
+def delete_endpoint(routing_name: str, namespace: str | None = None, apply: bool = False,
+                    kubectl_executable: str = "kubectl") -> DeletePlan:
     """What deploy created for a routing name, by name and label; deleted with apply=True.
 
     The model volume of the NIM path (`-model` PVC, `-cache` NIMCache) goes too: a revision can
-    be filled again from the gallery.
+    be filled again from the gallery. `kubectl_executable`: the user's kubectl, for apply=True.
     """
     routing = parse_routing_name(routing_name)
     name = object_name(routing)
@@ -282,16 +252,28 @@ def delete_endpoint(routing_name: str, namespace: str | None = None, apply: bool
                f"kubectl delete --ignore-not-found{ns} {' '.join(objects[6:])}")
     plan = DeletePlan(str(routing), namespace, objects + [f"job -l {job_selector}"], command)
     if apply:
+        kubectl = Kubectl(kubectl_executable)
         # Serving objects first, so no pod still holds the volume when its claim is deleted.
         for crd_object in objects[4:6]:
             try:
                 kubectl.delete([crd_object], namespace)
-            except KubectlError as exc:
-                if "does not know a kind" not in exc.message and "resource type" not in exc.message:
-                    raise
+            except MissingCRD:
+                pass  # no NIM Operator in this cluster: nothing of that kind to delete
         kubectl.delete(objects[:4], namespace)
-        kubectl.run(["delete", "--ignore-not-found", *(["-n", namespace] if namespace else []), "job", "-l", job_selector])
+        kubectl.delete(["job"], namespace, selector=job_selector)
         kubectl.delete(objects[6:], namespace)
         plan.applied = True
     return plan
 
+
+def list_endpoints(*, namespace: str | None = None, all_namespaces: bool = False, cluster: bool = True,
+                   gateway: str | None = None, gateway_api_key: str | None = None, api_key_source: str | None = None,
+                   kubectl_executable: str = "kubectl") -> list[listing.EndpointStatus]:
+    """What serves which routing name: the endpoints pais deployed in the cluster, and/or the
+    names an OpenAI-compatible gateway reports."""
+    rows: list[listing.EndpointStatus] = []
+    if cluster:
+        rows += listing.from_cluster(namespace, all_namespaces, kubectl_executable=kubectl_executable)
+    if gateway:
+        rows += listing.from_gateway(gateway, gateway_api_key, api_key_source=api_key_source)
+    return rows

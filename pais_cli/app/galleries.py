@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 from .. import config
-from ..config import GallerySettings
+from ..config import FLAVORS, GallerySettings
 from ..errors import ConfigError, InvalidReference
-from .reference import disk_path, is_on_disk, parse_registry
-from .stores.base import GalleryStore
-from .stores.layout import LayoutGallery
-from .stores.registry import RegistryGallery, TransportOptions
+from ..gallery.reference import disk_path, is_on_disk, parse_registry
+from ..gallery.stores.base import GalleryStore
+from ..gallery.stores.layout import LayoutGallery
+from ..gallery.stores.registry import RegistryGallery, TransportOptions
+from .context import Context
 
 
 @dataclass
@@ -30,20 +30,20 @@ class Gallery:
         return f"{label}, {self.source}"
 
 
-def resolve_settings(store: str | None) -> tuple[GallerySettings, str | None, str]:
+def resolve_settings(ctx: Context, store: str | None) -> tuple[GallerySettings, str | None, str]:
     """(settings, config name, source) for the store option as given."""
     if store:
         value, source = store, "from --modelStore"
-    elif os.environ.get("PAIS_MODEL_STORE"):
-        value, source = os.environ["PAIS_MODEL_STORE"], "from $PAIS_MODEL_STORE"
+    elif ctx.model_store:
+        value, source = ctx.model_store, f"from {ctx.model_store_source}"
     else:
-        return GallerySettings(store=str(config.default_gallery_path())), None, "the embedded default gallery"
+        return GallerySettings(store=str(ctx.default_gallery)), None, "the embedded default gallery"
     if is_on_disk(value):
         return GallerySettings(store=str(disk_path(value))), None, source
     if config.is_gallery_name(value):
-        named = config.named_galleries()
+        named = config.named_galleries(ctx.config_file)
         if value in named:
-            return named[value], value, f"named gallery in {config.config_path()}"
+            return named[value], value, f"named gallery in {ctx.config_file}"
         known = ", ".join(sorted(named)) or "none yet"
         raise ConfigError(
             f"no gallery named {value!r} (named galleries: {known})",
@@ -55,13 +55,14 @@ def resolve_settings(store: str | None) -> tuple[GallerySettings, str | None, st
 
 
 def open_gallery(
+    ctx: Context,
     store: str | None,
     *,
     ca_file: str | Path | None = None,
     plain_http: bool = False,
     flavor: str | None = None,
 ) -> Gallery:
-    settings, name, source = resolve_settings(store)
+    settings, name, source = resolve_settings(ctx, store)
     if ca_file:
         settings = replace(settings, ca_file=str(ca_file))
     if plain_http:
@@ -75,10 +76,10 @@ def open_gallery(
         result = Gallery(layout, settings, "disk", name, source)
     else:
         location = parse_registry(settings.store)
-        options = TransportOptions(ca_file=settings.ca_file, plain_http=settings.plain_http)
+        options = TransportOptions(ca_file=settings.ca_file, plain_http=settings.plain_http, credentials=ctx.credentials)
         result = Gallery(RegistryGallery(location, options), settings, "registry", name, source)
     if flavor:
-        if flavor not in ("cncf", "cnai"):
+        if flavor not in FLAVORS:
             raise InvalidReference(f"unknown flavor {flavor!r}", "use --flavor cncf (current ModelPack) or cnai (Harbor 2.13-2.15)")
         result.settings = replace(result.settings, flavor=flavor)
     return result

@@ -1,4 +1,4 @@
-"""Promotion: a revision moves from one gallery to another without touching a local directory.
+"""`models promote`: a revision moves from one gallery to another without touching a local directory.
 
 Byte for byte by default (same digest); only missing blobs travel, mounted across
 repositories where the registry allows, hard-linked between models of one on-disk gallery.
@@ -11,13 +11,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import NotFound, NotValidated, TagConflict, UsageError
-from .copy import TransferProgress, copy
+from ..gallery.copy import copy
+from ..gallery.modelpack import convert_flavor, model_names
+from ..gallery.progress import TransferProgress
+from ..gallery.reference import RevisionRef, check_model_name, check_tag
+from ..gallery.referrers import copy_referrers
+from ..validation.report import REPORT_ARTIFACT_TYPE
 from .galleries import Gallery
-from .mediatypes import NAMES, layer_kind
-from .modelpack import model_names
-from .oci import Descriptor, Manifest, build_manifest
-from .reference import RevisionRef, check_model_name, check_tag
-from .referrers import copy_referrers, validation_state
+from .reports import validation_state
 
 
 @dataclass
@@ -40,21 +41,6 @@ class PromoteResult:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def convert_flavor(manifest: Manifest, flavor: str) -> Manifest:
-    """The same files under the other flavour's media types and annotation keys (a new digest)."""
-    src, dst = model_names(manifest), NAMES[flavor]
-    if src.flavor == flavor:
-        return manifest
-    renamed = {src.filepath: dst.filepath, src.file_metadata: dst.file_metadata, src.untested: dst.untested}
-    layers = []
-    for layer in manifest.layers:
-        kind = layer_kind(layer.media_type) or "weight"
-        annotations = {renamed.get(k, k): v for k, v in layer.annotations.items()}
-        layers.append(Descriptor(dst.layer(kind), layer.digest, layer.size, dict(sorted(annotations.items()))))
-    config = Descriptor(dst.config, manifest.config.digest, manifest.config.size)
-    return Manifest.parse(build_manifest(config, layers, artifact_type=dst.artifact_type))
 
 
 def promote_model(
@@ -83,7 +69,8 @@ def promote_model(
         raise NotValidated(
             f"{model}{ref} is not validated ({state.reason}); {destination.store.description} "
             + ("is a production gallery" if destination.settings.production else "requires validation"),
-            f"validate it first: pais models validate --modelName {model} --modelStore ... --digest {manifest.digest}",
+            f"validate it first: pais models validate --modelName {model} --modelStore {source.settings.store} "
+            f"--digest {manifest.digest}",
         )
     target = manifest
     if names.flavor != destination.settings.flavor:
@@ -105,7 +92,8 @@ def promote_model(
     def bring_reports() -> None:
         nonlocal reports
         # Reports land before the tag moves: a tag never names a revision missing its report.
-        reports = copy_referrers(src_repo, dst_repo, manifest.digest, target.descriptor if target is not manifest else None)
+        reports = copy_referrers(src_repo, dst_repo, manifest.digest, REPORT_ARTIFACT_TYPE,
+                                 target.descriptor if target is not manifest else None)
 
     result = copy(src_repo, target, dst_repo, [tag], jobs=jobs, progress=progress, before_tags=bring_reports)
     return PromoteResult(

@@ -2,24 +2,18 @@
 
 A small SQLite cache keyed by (path, size, mtime, inode, ctime) lets a re-push skip hashing
 files that did not change. Any change to a file changes one of those and misses the cache.
+Without a path (a library caller that named no cache) it lives in memory for this process.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from platformdirs import user_cache_dir
-
 HASH_CHUNK = 4 * 1024 * 1024
-
-
-def cache_path() -> Path:
-    return Path(os.environ.get("PAIS_CACHE_DIR") or user_cache_dir("pais")) / "digests.sqlite"
 
 
 def hash_file(path: Path) -> str:
@@ -39,9 +33,9 @@ class DigestCache:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         try:
-            path = path or cache_path()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, timeout=5)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path if path is not None else ":memory:", check_same_thread=False, timeout=5)
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, "
                 "mtime_ns INTEGER, ctime_ns INTEGER, inode INTEGER, digest TEXT)"

@@ -1,0 +1,17 @@
+"""`models download`: a Hugging Face repository into a plain directory, pinned and recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..hub import DownloadResult
+from ..hub import download_model as hub_download
+from .context import Context
+
+
+def download_model(ctx: Context, repo_id: str, dest: Path, revision: str | None = None, *,
+                   allow_patterns: list[str] | None = None, endpoint: str | None = None,
+                   progress: bool = True) -> DownloadResult:
+    """The files are hashed once, into the digest cache that validate and push then read."""
+    return hub_download(repo_id, dest, revision, allow_patterns=allow_patterns, endpoint=endpoint, progress=progress,
+                        digests=ctx.digests())

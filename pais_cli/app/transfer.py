@@ -1,0 +1,189 @@
+"""Push and pull: a model directory into a gallery as a revision, and a revision back out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import NotFound, NotValidated, TagConflict, UsageError, ValidationFailed
+from ..gallery.copy import copy
+from ..gallery.modelpack import pack_snapshot
+from ..gallery.progress import TransferProgress
+from ..gallery.reference import RevisionRef, check_model_name, check_tag
+from ..gallery.stores.directory import DirectoryTarget, PackedSource
+from ..modeldir.snapshot import snapshot_directory
+from ..validation.report import Report
+from .context import Context
+from .galleries import Gallery
+from .reports import attach_report, validation_state
+from .validate import CheckOptions, validate_snapshot
+
+SKIPPED_VALIDATION_NOTE = "revision is unvalidated: pushed with --skip-validation"
+
+
+@dataclass
+class PushResult:
+    store: str
+    model: str
+    digest: str
+    tags: list[str]
+    flavor: str
+    files: int
+    bytes_total: int
+    bytes_uploaded: int
+    blobs_uploaded: int
+    blobs_present: int
+    skipped: list[str]
+    validated: bool = False
+    verdict: str = "unvalidated"
+    note: str = ""
+    report: Report | None = None
+    report_digest: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k != "report"}
+        out["report"] = self.report.to_json() if self.report else None
+        return out
+
+
+@dataclass
+class PullResult:
+    store: str
+    model: str
+    digest: str
+    path: str
+    files: int
+    bytes_total: int
+    bytes_downloaded: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def push_model(
+    ctx: Context,
+    gallery: Gallery,
+    directory: Path,
+    model: str,
+    tags: list[str],
+    *,
+    force: bool = False,
+    include_hidden: bool = False,
+    jobs: int = 4,
+    progress: TransferProgress | None = None,
+    checks: CheckOptions | None = None,
+    skip_validation: bool = False,
+    on_report: Callable[[Report], None] | None = None,
+) -> PushResult:
+    """Validate, then upload. A model that fails validation leaves nothing in the gallery."""
+    check_model_name(model)
+    if not tags:
+        raise UsageError("no tag given: a pushed revision needs a deliberate tag",
+                         "add --tag TAG (e.g. -t v1 or -t approved); -t may repeat")
+    tags = list(dict.fromkeys(check_tag(t) for t in tags))
+    # One snapshot: what is validated is exactly what is packed.
+    snapshot = snapshot_directory(directory, ctx.digests(), include_hidden, jobs)
+    report: Report | None = None
+    if not skip_validation:
+        report = validate_snapshot(snapshot, checks or CheckOptions(), {"model": model})
+        if on_report is not None:
+            on_report(report)
+        if report.verdict != "pass":
+            failed = [c.name for c in report.checks if c.status.value == "fail"]
+            raise ValidationFailed(
+                f"{model} failed validation ({', '.join(failed)}): nothing was pushed",
+                "fix the findings above, or push with --skip-validation to store it marked unvalidated",
+                report,
+            )
+    packed = pack_snapshot(snapshot, gallery.settings.flavor)
+    repo = gallery.store.repository(model)
+    digest = packed.manifest.digest
+    for tag in tags:
+        try:
+            current = repo.resolve(tag)
+        except NotFound:
+            continue
+        if current != digest and not force:
+            raise TagConflict(
+                f"tag {tag!r} of {model} names {current}, not the revision being pushed ({digest})",
+                "push with another tag, or add --force to move the tag",
+            )
+    # The report goes in before the tags move, so a tag never names a revision whose report
+    # is still missing.
+    report_digest: str | None = None
+
+    def attach() -> None:
+        nonlocal report_digest
+        if report is not None:
+            report.subject["revision"] = digest
+            report_digest = attach_report(repo, packed.manifest.descriptor, report).digest
+
+    result = copy(PackedSource(packed), packed.manifest, repo, tags, jobs=jobs, progress=progress, before_tags=attach)
+    validated, note = False, SKIPPED_VALIDATION_NOTE
+    if report is not None:
+        validated, why = report.counts_as_validation()
+        note = "validated" if validated else f"revision is unvalidated: {why}"
+    return PushResult(
+        store=gallery.store.description,
+        model=model,
+        digest=digest,
+        tags=tags,
+        flavor=gallery.settings.flavor,
+        files=len(packed.files),
+        bytes_total=packed.bytes_total,
+        bytes_uploaded=result.bytes_moved,
+        blobs_uploaded=result.blobs_moved,
+        blobs_present=result.blobs_present,
+        skipped=packed.skipped,
+        validated=validated,
+        verdict=report.verdict if report else "unvalidated",
+        note=note,
+        report=report,
+        report_digest=report_digest,
+    )
+
+
+def default_destination(model: str) -> Path:
+    return Path.cwd() / model.rsplit("/", 1)[-1]
+
+
+def pull_model(
+    ctx: Context,
+    gallery: Gallery,
+    model: str,
+    ref: RevisionRef,
+    dest: Path | None = None,
+    *,
+    jobs: int = 4,
+    progress: TransferProgress | None = None,
+    require_validated: bool | None = None,
+) -> PullResult:
+    """Fetch a revision into `dest`, verified; with require_validated (or the gallery's setting),
+    only a revision with a passing report that covers exactly its files."""
+    check_model_name(model)
+    repo = gallery.store.repository(model)
+    manifest = repo.fetch_manifest(ref.reference)
+    if require_validated if require_validated is not None else gallery.settings.require_validated:
+        state = validation_state(repo, manifest)
+        if not state.validated:
+            raise NotValidated(
+                f"{model}{ref} ({manifest.digest[:19]}) is not validated: {state.reason}",
+                f"validate it with `pais models validate --modelName {model} --modelStore {gallery.settings.store} "
+                f"--digest {manifest.digest}`, or pull with --no-require-validated",
+            )
+    dest = dest or default_destination(model)
+    target = DirectoryTarget(dest, ctx.digests())
+    files = target.prepare(manifest)  # every path checked before anything is written
+    dest.mkdir(parents=True, exist_ok=True)
+    result = copy(repo, manifest, target, jobs=jobs, progress=progress)
+    return PullResult(
+        store=gallery.store.description,
+        model=model,
+        digest=manifest.digest,
+        path=str(target.dest),
+        files=len(files),
+        bytes_total=sum(f.size for f in files),
+        bytes_downloaded=result.bytes_moved,
+    )

@@ -1,0 +1,67 @@
+"""The one module that reads the environment (the import-linter contract names it).
+
+Everything below the CLI takes these values as arguments. Third-party libraries keep their own
+environment handling, documented in the README rather than wrapped: httpx's proxy variables
+(HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE), huggingface_hub's HF_* (HF_TOKEN, HF_HUB_OFFLINE),
+platformdirs' XDG_* directories, and the docker SDK's DOCKER_TLS_VERIFY/DOCKER_CERT_PATH.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import user_cache_dir, user_config_dir, user_data_dir
+
+from ..app.context import Context
+from ..gallery.auth import CredentialSources
+
+MODEL_STORE = "PAIS_MODEL_STORE"
+CLAMD = "PAIS_CLAMD"
+CLAMD_CONF = "PAIS_CLAMD_CONF"
+SANDBOX = "PAIS_SANDBOX"
+DOCKER_HOST = "DOCKER_HOST"
+GATEWAY_API_KEY = "PAIS_GATEWAY_API_KEY"
+KUBECTL = "PAIS_KUBECTL"
+HF_ENDPOINT = "HF_ENDPOINT"
+
+
+def env(name: str) -> str | None:
+    """A variable's value; unset and empty are the same."""
+    return os.environ.get(name) or None
+
+
+def config_file() -> Path:
+    return Path(env("PAIS_CONFIG") or Path(user_config_dir("pais")) / "config.toml")
+
+
+def context() -> Context:
+    return Context(
+        config_file=config_file(),
+        default_gallery=Path(env("PAIS_DATA_DIR") or user_data_dir("pais")) / "gallery",
+        digest_cache=Path(env("PAIS_CACHE_DIR") or user_cache_dir("pais")) / "digests.sqlite",
+        model_store=env(MODEL_STORE),
+        model_store_source=f"${MODEL_STORE}",
+        credentials=CredentialSources(
+            docker_config=Path(env("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json",
+            username=env("PAIS_REGISTRY_USERNAME"),
+            password=env("PAIS_REGISTRY_PASSWORD"),
+        ),
+    )
+
+
+def child_environment(*names: str) -> dict[str, str]:
+    """The named variables that are set, for a child process built explicitly (never os.environ whole)."""
+    return {n: os.environ[n] for n in names if n in os.environ}
+
+
+def kubectl() -> str:
+    return env(KUBECTL) or "kubectl"
+
+
+def hf_endpoint() -> str | None:
+    return env(HF_ENDPOINT)
+
+
+def gateway_api_key() -> str | None:
+    return env(GATEWAY_API_KEY)
