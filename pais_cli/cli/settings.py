@@ -50,11 +50,6 @@ def context() -> Context:
     )
 
 
-def child_environment(*names: str) -> dict[str, str]:
-    """The named variables that are set, for a child process built explicitly (never os.environ whole)."""
-    return {n: os.environ[n] for n in names if n in os.environ}
-
-
 def kubectl() -> str:
     return env(KUBECTL) or "kubectl"
 

@@ -71,7 +71,3 @@ def layer_kind(media_type: str) -> str | None:
             if kind in LAYER_KINDS and form in ("raw", "tar", "tar+gzip", "tar+zstd"):
                 return kind
     return None
-
-
-def is_raw_layer(media_type: str) -> bool:
-    return layer_kind(media_type) is not None and media_type.endswith(".v1.raw")

@@ -40,7 +40,6 @@ WEIGHT_FORMATS = {
     ".pth": "pytorch", ".ckpt": "pytorch", ".h5": "keras", ".keras": "keras", ".msgpack": "flax",
 }
 CONFIG_JSON_LIMIT = 16 * 1024 * 1024
-NORMALISED_MODES = (0o644, 0o755)
 
 
 def classify(path: str) -> tuple[str, bool]:

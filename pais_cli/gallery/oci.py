@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NotAModel, RegistryError
-from .mediatypes import OCI_INDEX, OCI_MANIFEST
+from .mediatypes import OCI_MANIFEST
 from .reference import check_digest
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # distribution's own limit for a manifest
@@ -141,7 +141,3 @@ def build_manifest(
     if annotations:
         obj["annotations"] = annotations
     return canonical_json(obj)
-
-
-def build_index(manifests: list[Descriptor]) -> bytes:
-    return canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [m.to_json() for m in manifests]})

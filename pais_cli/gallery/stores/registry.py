@@ -47,7 +47,6 @@ from ..reference import REFERRERS_TAG, RegistryLocation
 from .base import Progress, Revision, Source, StoreCheck, no_progress
 
 ACCEPT_MANIFESTS = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST))
-UPLOAD_CHUNK = 1024 * 1024
 DOWNLOAD_CHUNK = 1024 * 1024
 RETRIES = 2  # bounded: a registry that is down is reported within seconds, not minutes
 
