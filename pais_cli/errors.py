@@ -51,8 +51,22 @@ class RegistryNotFound(RegistryError, NotFound):
     """The registry answered that a repository, manifest or blob does not exist."""
 
 
-class RegistryUnreachable(RegistryError):
-    """No connection to the registry could be made."""
+class TransientError(RegistryError):
+    """A failure that may not happen again: worth a bounded retry, and resumable afterwards."""
+
+    retry_after: float | None = None  # seconds the server asked to wait (Retry-After)
+
+
+class RegistryUnreachable(TransientError):
+    """No connection to the registry could be made, or it stopped answering (a stall)."""
+
+
+class RegistryUnavailable(TransientError):
+    """The registry answered 429 or 5xx: overloaded or failing for now."""
+
+    def __init__(self, message: str, hint: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, hint)
+        self.retry_after = retry_after
 
 
 class AuthenticationError(RegistryError):
@@ -76,14 +90,30 @@ class UnsafeArtifact(PaisError):
 
 
 class DigestMismatch(PaisError):
-    """Bytes did not hash to the digest they were announced with."""
+    """Bytes did not hash to the digest they were announced with: the store's copy is corrupt
+    (or was altered on the way). Never retried, never resumed: nothing of it is kept."""
+
+
+class MalformedArtifact(PaisError):
+    """A manifest, descriptor or config that breaks the format (a digest of another algorithm,
+    no layers, a config that is not JSON)."""
+
+
+class InsufficientSpace(PaisError):
+    """The destination's filesystem cannot hold what remains to be written."""
+
+
+class Interrupted(PaisError):
+    """SIGINT or SIGTERM stopped the command; what was complete is kept for the re-run."""
+
+    exit_code = 130
 
 
 class ModelDirectoryError(PaisError):
     """The model directory cannot be packed as it is."""
 
 
-class TransferIncomplete(RegistryError):
+class TransferIncomplete(TransientError):
     """A blob stream ended before all its bytes arrived; what arrived is kept for resuming."""
 
 

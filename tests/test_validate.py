@@ -85,7 +85,10 @@ def test_failing_model_is_not_pushed_and_leaves_nothing(store: str, tiny_model: 
     assert result.exit_code == 1
     assert "failed validation" in result.stderr and "nothing was pushed" in result.stderr
     assert "eicar.com" in result.stderr  # the report's findings are shown
-    assert pais("models", "list", "-s", store, "-m", unique_model, "-o", "json").json() == []
+    listed = pais("models", "list", "-s", store, "-m", unique_model, "-o", "json")
+    # Nothing of it is there: no such model (or, on disk, not even the gallery), an error, not an empty list.
+    assert listed.exit_code == 1 and listed.stdout == ""
+    assert f"no model {unique_model}" in listed.stderr or "is not a pais gallery" in listed.stderr
     gallery = open_gallery(context(), store)
     assert unique_model not in gallery.store.models()
 

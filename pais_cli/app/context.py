@@ -15,6 +15,7 @@ class Context:
     config_file: Path  # named galleries
     default_gallery: Path  # the embedded default gallery, used when no store is given anywhere
     digest_cache: Path | None = None  # None: digests are remembered for this process only
+    upload_sessions: Path | None = None  # open uploads remembered for the next push; None: this process only
     model_store: str | None = None  # the gallery when --modelStore is not given ($PAIS_MODEL_STORE)
     model_store_source: str = "$PAIS_MODEL_STORE"  # how to name it in messages
     credentials: CredentialSources = field(default_factory=CredentialSources)

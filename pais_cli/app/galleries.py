@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from .. import config
 from ..config import FLAVORS, GallerySettings
 from ..errors import ConfigError, InvalidReference
+from ..gallery.network import NetworkPolicy
 from ..gallery.reference import disk_path, is_on_disk, parse_registry
 from ..gallery.stores.base import GalleryStore
 from ..gallery.stores.layout import LayoutGallery
@@ -23,6 +24,7 @@ class Gallery:
     kind: Literal["disk", "registry"]
     name: str | None  # the config name, when it is a named gallery
     source: str  # how it was chosen, for the "using gallery ..." line
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)  # deadlines and retries of its transfers
 
     @property
     def description(self) -> str:
@@ -61,8 +63,10 @@ def open_gallery(
     ca_file: str | Path | None = None,
     plain_http: bool = False,
     flavor: str | None = None,
+    network: NetworkPolicy | None = None,
 ) -> Gallery:
     settings, name, source = resolve_settings(ctx, store)
+    network = network or NetworkPolicy()
     if ca_file:
         settings = replace(settings, ca_file=str(ca_file))
     if plain_http:
@@ -73,11 +77,12 @@ def open_gallery(
         for key in ("flavor", "require_validated", "require_smoke", "production"):
             if key in on_disk and name is None:
                 settings = replace(settings, **{key: on_disk[key]})
-        result = Gallery(layout, settings, "disk", name, source)
+        result = Gallery(layout, settings, "disk", name, source, network)
     else:
         location = parse_registry(settings.store)
-        options = TransportOptions(ca_file=settings.ca_file, plain_http=settings.plain_http, credentials=ctx.credentials)
-        result = Gallery(RegistryGallery(location, options), settings, "registry", name, source)
+        options = TransportOptions(ca_file=settings.ca_file, plain_http=settings.plain_http, network=network,
+                                   credentials=ctx.credentials, upload_sessions=ctx.upload_sessions)
+        result = Gallery(RegistryGallery(location, options), settings, "registry", name, source, network)
     if flavor:
         if flavor not in FLAVORS:
             raise InvalidReference(f"unknown flavor {flavor!r}", "use --flavor cncf (current ModelPack) or cnai (Harbor 2.13-2.15)")

@@ -95,7 +95,8 @@ def promote_model(
         reports = copy_referrers(src_repo, dst_repo, manifest.digest, REPORT_ARTIFACT_TYPE,
                                  target.descriptor if target is not manifest else None)
 
-    result = copy(src_repo, target, dst_repo, [tag], jobs=jobs, progress=progress, before_tags=bring_reports)
+    result = copy(src_repo, target, dst_repo, [tag], jobs=jobs, progress=progress, before_tags=bring_reports,
+                  move_tags=force, network=destination.network)
     return PromoteResult(
         model=model, source=source.store.description, destination=destination.store.description,
         digest=target.digest, source_digest=manifest.digest, tag=tag, flavor=model_names(target).flavor,

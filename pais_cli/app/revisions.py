@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -9,6 +10,7 @@ from typing import Any
 
 from ..errors import (
     AuthenticationError,
+    NotFound,
     PaisError,
     PermissionDenied,
     RegistryUnreachable,
@@ -41,6 +43,12 @@ def list_revisions(gallery: Gallery, model: str | None = None, jobs: int = 8) ->
     if model:
         check_model_name(model)
     catalog = gallery.store.catalog(model)
+    if model and model not in catalog:
+        known = sorted(gallery.store.catalog())
+        close = difflib.get_close_matches(model, known, n=3)
+        raise NotFound(f"no model {model} in {gallery.store.description}"
+                       + (f"; did you mean {', '.join(close)}?" if close else f" ({len(known)} models there)"),
+                       f"run `pais models list --modelStore {gallery.settings.store}` to see them all")
     items = [(name, r.digest, r.tags) for name, revisions in catalog.items() for r in revisions]
 
     def describe(item: tuple[str, str, list[str]]) -> RevisionInfo | None:

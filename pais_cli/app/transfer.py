@@ -9,7 +9,8 @@ from typing import Any
 
 from ..errors import NotFound, NotValidated, TagConflict, UsageError, ValidationFailed
 from ..gallery.copy import copy
-from ..gallery.modelpack import pack_snapshot
+from ..gallery.modelpack import check_model_config, pack_snapshot
+from ..gallery.referrers import read_blob
 from ..gallery.progress import TransferProgress
 from ..gallery.reference import RevisionRef, check_model_name, check_tag
 from ..gallery.stores.directory import DirectoryTarget, PackedSource
@@ -20,6 +21,7 @@ from .galleries import Gallery
 from .reports import attach_report, validation_state
 from .validate import CheckOptions, validate_snapshot
 
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
 SKIPPED_VALIDATION_NOTE = "revision is unvalidated: pushed with --skip-validation"
 
 
@@ -120,7 +122,8 @@ def push_model(
             report.subject["revision"] = digest
             report_digest = attach_report(repo, packed.manifest.descriptor, report).digest
 
-    result = copy(PackedSource(packed), packed.manifest, repo, tags, jobs=jobs, progress=progress, before_tags=attach)
+    result = copy(PackedSource(packed), packed.manifest, repo, tags, jobs=jobs, progress=progress, before_tags=attach,
+                  move_tags=force, network=gallery.network)
     validated, note = False, SKIPPED_VALIDATION_NOTE
     if report is not None:
         validated, why = report.counts_as_validation()
@@ -176,8 +179,9 @@ def pull_model(
     dest = dest or default_destination(model)
     target = DirectoryTarget(dest, ctx.digests())
     files = target.prepare(manifest)  # every path checked before anything is written
-    dest.mkdir(parents=True, exist_ok=True)
-    result = copy(repo, manifest, target, jobs=jobs, progress=progress)
+    check_model_config(read_blob(repo, manifest.config, limit=MAX_CONFIG_BYTES))
+    target.begin()
+    result = copy(repo, manifest, target, jobs=jobs, progress=progress, network=gallery.network)
     return PullResult(
         store=gallery.store.description,
         model=model,

@@ -92,7 +92,7 @@ def validate_revision(
         target = DirectoryTarget(Path(tmp) / "model", digests)
         target.prepare(manifest)
         target.dest.mkdir()
-        copy(repo, manifest, target, jobs=options.security.jobs, progress=progress)
+        copy(repo, manifest, target, jobs=options.security.jobs, progress=progress, network=gallery.network)
         # The digests were proven while the files were written: the cache answers, no rehash.
         snapshot = snapshot_directory(target.dest, digests, True, options.security.jobs)
         report = validate_snapshot(snapshot, options, {"model": model, "revision": manifest.digest})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
@@ -34,5 +35,11 @@ def root(
     """pais: validate, push, pull and serve models from a private OCI gallery."""
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM (a CI job cancelled, `kill`) stops a transfer as Ctrl-C does: resumable, exit 130.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     app()

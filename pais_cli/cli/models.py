@@ -17,8 +17,14 @@ from ..app.galleries import open_gallery
 from ..errors import UsageError, ValidationFailed
 from ..gallery.reference import RevisionRef
 from . import settings
+from ..gallery.network import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, DEFAULT_STALL_TIMEOUT
 from .options import (
     AllowRemoteCodeOpt,
+    ChunkSizeOpt,
+    ConnectTimeoutOpt,
+    RetriesOpt,
+    StallTimeoutOpt,
+    VerboseOpt,
     CaFileOpt,
     ChecksumsOpt,
     ClamdOpt,
@@ -48,7 +54,7 @@ from .options import (
     TagsOpt,
     TargetOpt,
 )
-from .output import command, human_size
+from .output import command, human_size, network_policy
 from .report import SmokeFlags, check_options, print_report, render_report
 
 app = typer.Typer(help="Push, pull and list models in a gallery.", no_args_is_help=True)
@@ -56,6 +62,14 @@ app = typer.Typer(help="Push, pull and list models in a gallery.", no_args_is_he
 
 def _short(digest: str) -> str:
     return digest[:19]
+
+
+def validation_label(validated: bool, verdict: str) -> str:
+    """One wording for list and inspect: a passing report that does not count (a check was
+    skipped, or it covers other files) is not shown as a pass."""
+    if validated:
+        return "validated"
+    return "unvalidated" if verdict in ("pass", "unvalidated") else verdict
 
 
 @app.command()
@@ -82,6 +96,11 @@ def push(
     report_file: ReportFileOpt = None,
     flavor: FlavorOpt = None,
     jobs: JobsOpt = 4,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
+    stall_timeout: StallTimeoutOpt = DEFAULT_STALL_TIMEOUT,
+    retries: RetriesOpt = DEFAULT_RETRIES,
+    chunk_size: ChunkSizeOpt = "8MiB",
+    verbose: VerboseOpt = False,
     ca_file: CaFileOpt = None,
     plain_http: PlainHttpOpt = False,
     output: OutputOpt = OutputFormat.table,
@@ -90,7 +109,8 @@ def push(
     """Validate a model directory, then upload it as a ModelPack revision; only blobs the gallery lacks travel."""
     with command(output, debug) as out:
         ctx = settings.context()
-        gallery = open_gallery(ctx, model_store, ca_file=ca_file, plain_http=plain_http, flavor=flavor)
+        network = network_policy(out, connect_timeout, stall_timeout, retries, chunk_size, verbose)
+        gallery = open_gallery(ctx, model_store, ca_file=ca_file, plain_http=plain_http, flavor=flavor, network=network)
         out.note(f"using gallery {gallery.description}")
         if skip_validation:
             out.note("warning: --skip-validation: the revision will be stored UNVALIDATED and pulls that require validation refuse it")
@@ -140,6 +160,10 @@ def pull(
     dest: Annotated[Optional[Path], typer.Option("--dest", help="Directory to write the model to (default: ./<model>).")] = None,
     require_validated: RequireValidatedOpt = None,
     jobs: JobsOpt = 4,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
+    stall_timeout: StallTimeoutOpt = DEFAULT_STALL_TIMEOUT,
+    retries: RetriesOpt = DEFAULT_RETRIES,
+    verbose: VerboseOpt = False,
     ca_file: CaFileOpt = None,
     plain_http: PlainHttpOpt = False,
     output: OutputOpt = OutputFormat.table,
@@ -149,7 +173,8 @@ def pull(
     with command(output, debug) as out:
         ctx = settings.context()
         ref = RevisionRef.from_options(tag, digest)
-        gallery = open_gallery(ctx, model_store, ca_file=ca_file, plain_http=plain_http)
+        network = network_policy(out, connect_timeout, stall_timeout, retries, None, verbose)
+        gallery = open_gallery(ctx, model_store, ca_file=ca_file, plain_http=plain_http, network=network)
         out.note(f"using gallery {gallery.description}")
         with out.progress("pull") as progress:
             result = transfer.pull_model(ctx, gallery, model_name, ref, dest, jobs=jobs, progress=progress,
@@ -181,7 +206,7 @@ def list_(
         out.emit([r.to_json() for r in found], lambda: out.table(
             ["MODEL", "DIGEST", "TAGS", "SIZE", "FILES", "VALIDATION"],
             [[r.model, _short(r.digest), ",".join(r.tags) or "-", human_size(r.size), str(r.files),
-              "validated" if r.validated else r.verdict] for r in found],
+              validation_label(r.validated, r.verdict)] for r in found],
         ))
 
 
@@ -207,6 +232,10 @@ def validate(
     include_hidden: Annotated[bool, typer.Option("--include-hidden", help="Also check hidden files and directories.")] = False,
     report_file: ReportFileOpt = None,
     jobs: JobsOpt = 4,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
+    stall_timeout: StallTimeoutOpt = DEFAULT_STALL_TIMEOUT,
+    retries: RetriesOpt = DEFAULT_RETRIES,
+    verbose: VerboseOpt = False,
     ca_file: CaFileOpt = None,
     plain_http: PlainHttpOpt = False,
     output: ReportOutputOpt = ReportFormat.table,
@@ -224,7 +253,8 @@ def validate(
                 raise UsageError("give either a DIR, or a stored revision",
                                  "pais models validate DIR, or pais models validate --modelName N --modelStore S --tag T")
             ref = RevisionRef.from_options(tag, digest)
-            gallery = open_gallery(ctx, model_store, ca_file=ca_file, plain_http=plain_http)
+            network = network_policy(out, connect_timeout, stall_timeout, retries, None, verbose)
+            gallery = open_gallery(ctx, model_store, ca_file=ca_file, plain_http=plain_http, network=network)
             out.note(f"using gallery {gallery.description}")
             options.smoke.require = options.smoke.require or gallery.settings.require_smoke
             with out.progress("fetch") as progress:
@@ -253,6 +283,11 @@ def promote(
     convert_flavor: Annotated[bool, typer.Option("--convert-flavor", help="Rewrite to the destination's flavour (new digest).")] = False,
     require_validated: RequireValidatedOpt = None,
     jobs: JobsOpt = 4,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
+    stall_timeout: StallTimeoutOpt = DEFAULT_STALL_TIMEOUT,
+    retries: RetriesOpt = DEFAULT_RETRIES,
+    chunk_size: ChunkSizeOpt = "8MiB",
+    verbose: VerboseOpt = False,
     ca_file: CaFileOpt = None,
     plain_http: PlainHttpOpt = False,
     output: OutputOpt = OutputFormat.table,
@@ -262,8 +297,9 @@ def promote(
     with command(output, debug) as out:
         ctx = settings.context()
         ref = RevisionRef.from_options(tag, digest)
-        src = open_gallery(ctx, source, ca_file=ca_file, plain_http=plain_http)
-        dst = open_gallery(ctx, destination, ca_file=ca_file, plain_http=plain_http)
+        network = network_policy(out, connect_timeout, stall_timeout, retries, chunk_size, verbose)
+        src = open_gallery(ctx, source, ca_file=ca_file, plain_http=plain_http, network=network)
+        dst = open_gallery(ctx, destination, ca_file=ca_file, plain_http=plain_http, network=network)
         out.note(f"from {src.description}\nto   {dst.description}")
         with out.progress("promote") as progress:
             result = promotion.promote_model(src, dst, model_name, ref, as_tag, force=force, convert=convert_flavor,
@@ -303,7 +339,8 @@ def inspect(
                 ("model", result.model), ("digest", result.digest), ("tags", ", ".join(result.tags) or "-"),
                 ("flavor", result.flavor), ("size", human_size(result.size)),
                 ("config", json.dumps(result.config.get("config", {}))),
-                ("validation", "validated" if result.validated else f"{result.verdict} ({result.validation_reason})"),
+                ("validation", "validated" if result.validated
+                 else f"{validation_label(False, result.verdict)} ({result.validation_reason})"),
                 ("reports", str(result.reports)),
             ])
             if result.report:

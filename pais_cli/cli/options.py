@@ -36,6 +36,11 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and pro
 CaFileOpt = Annotated[Optional[Path], typer.Option("--ca-file", help="PEM bundle to trust for the registry's TLS certificate.")]
 PlainHttpOpt = Annotated[bool, typer.Option("--plain-http", help="Talk plain HTTP to a non-loopback registry (trusted networks only).")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="Files transferred in parallel.")]
+ConnectTimeoutOpt = Annotated[float, typer.Option("--connect-timeout", min=0.1, help="Seconds to wait for a connection to the registry.")]
+StallTimeoutOpt = Annotated[float, typer.Option("--stall-timeout", min=0.1, help="Seconds without a byte received (headers or body) before a request counts as stalled.")]
+RetriesOpt = Annotated[int, typer.Option("--retries", min=0, max=20, help="Retries of a request or blob after a transient failure (connection, stall, 429, 5xx).")]
+ChunkSizeOpt = Annotated[str, typer.Option("--chunk-size", help="Upload chunk (one PATCH each, resumable), e.g. 8MiB; 0 uploads each file in one request.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Say more: each retry, with its reason.")]
 FlavorOpt = Annotated[
     Optional[str], typer.Option("--flavor", help="Media type names to write: cncf (current) or cnai (Harbor 2.13-2.15 model view).")
 ]

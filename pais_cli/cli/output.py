@@ -3,7 +3,10 @@ to exit codes (0 ok, 1 failed, 2 usage)."""
 
 from __future__ import annotations
 
+import errno
 import json
+import sqlite3
+import ssl
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,9 +24,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..errors import PaisError
+from ..errors import InsufficientSpace, Interrupted, PaisError, TLSError
 from ..gallery.progress import TransferProgress
-from ..units import format_size
+from ..gallery.network import DEFAULT_CHUNK_SIZE, NetworkPolicy
+from ..units import format_size, parse_size
 from .options import OutputFormat
 
 human_size = format_size
@@ -105,10 +109,43 @@ class Output:
             yield _Rich()
 
     def fail(self, exc: PaisError) -> NoReturn:
-        self.err.print(f"error: {exc.message}", markup=False, highlight=False)
+        line = exc.message if isinstance(exc, Interrupted) else f"error: {exc.message}"
+        self.err.print(line, markup=False, highlight=False)
         if exc.hint:
             self.err.print(f"hint: {exc.hint}", markup=False, highlight=False)
         raise typer.Exit(exc.exit_code)
+
+
+def network_policy(out: Output, connect_timeout: float, stall_timeout: float, retries: int, chunk_size: str | None,
+                   verbose: bool) -> NetworkPolicy:
+    """The transfer options of a command as the library's policy; retries go to stderr with -v."""
+    return NetworkPolicy(
+        connect_timeout=connect_timeout, stall_timeout=stall_timeout, retries=retries,
+        chunk_size=parse_size(chunk_size, "--chunk-size") if chunk_size is not None else DEFAULT_CHUNK_SIZE,
+        on_retry=out.note if verbose else None)
+
+
+_ERRNO_HINTS = {
+    errno.EACCES: "check the permissions of that path, or choose one this user can write",
+    errno.EPERM: "check the permissions of that path, or choose one this user can write",
+    errno.EROFS: "the filesystem is read-only: choose a writable location",
+    errno.ENOSPC: "free some space, or choose another location, then run the same command again",
+    errno.EDQUOT: "the disk quota is used up: free some space, then run the same command again",
+    errno.ENAMETOOLONG: "a file name is too long for this filesystem: choose a shorter path",
+    errno.ENOTDIR: "a part of that path is a file, not a directory: choose another path",
+    errno.EISDIR: "that path is a directory where a file is expected: choose a file path",
+    errno.EEXIST: "something already exists at that path: move it away or choose another",
+    errno.ENOENT: "check that the path exists",
+    errno.ELOOP: "that path loops through symbolic links: resolve them",
+}
+
+
+def file_error(exc: OSError) -> PaisError:
+    where = f" {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientSpace(f"no space left on the device of{where}", _ERRNO_HINTS[exc.errno])
+    return PaisError(f"cannot use{where}: {exc.strerror or type(exc).__name__}",
+                     _ERRNO_HINTS.get(exc.errno or 0, "check the path and try again"))
 
 
 @contextmanager
@@ -126,6 +163,17 @@ def command(fmt: OutputFormat, debug: bool) -> Iterator[Output]:
         raise typer.Exit(130) from None
     except (typer.Exit, typer.Abort):
         raise
+    except OSError as exc:
+        # Paths and files a command was given: a store or destination that is a file, read-only,
+        # full, under /proc, a name too long... One line that names the path and what to do.
+        if debug:
+            out.err.print_exception()
+        out.fail(file_error(exc))
+    except ssl.SSLError as exc:
+        out.fail(TLSError(f"TLS failed: {exc.reason or exc}", "check --ca-file and the registry's certificate"))
+    except sqlite3.Error as exc:
+        out.fail(PaisError(f"the cache database cannot be used: {exc}",
+                           "remove the cache directory ($PAIS_CACHE_DIR, or ~/.cache/pais); it is rebuilt"))
     except Exception as exc:  # noqa: BLE001 - the last line of defence for an unexpected bug
         if debug:
             raise

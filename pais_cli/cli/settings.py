@@ -35,11 +35,16 @@ def config_file() -> Path:
     return Path(env("PAIS_CONFIG") or Path(user_config_dir("pais")) / "config.toml")
 
 
+def cache_dir() -> Path:
+    return Path(env("PAIS_CACHE_DIR") or user_cache_dir("pais"))
+
+
 def context() -> Context:
     return Context(
         config_file=config_file(),
         default_gallery=Path(env("PAIS_DATA_DIR") or user_data_dir("pais")) / "gallery",
-        digest_cache=Path(env("PAIS_CACHE_DIR") or user_cache_dir("pais")) / "digests.sqlite",
+        digest_cache=cache_dir() / "digests.sqlite",
+        upload_sessions=cache_dir() / "uploads.json",
         model_store=env(MODEL_STORE),
         model_store_source=f"${MODEL_STORE}",
         credentials=CredentialSources(

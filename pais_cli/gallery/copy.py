@@ -2,17 +2,33 @@
 
 Walks the manifest, moves only the blobs the destination lacks (mounting where it can, in
 parallel up to `jobs`), then stores the manifest and only then the tags.
+
+Interrupts and failures: blobs move on daemon worker threads that check a stop flag between
+chunks. SIGINT (KeyboardInterrupt), SIGTERM (turned into one by the CLI) or the first error
+that retries cannot mend sets the flag; the other blobs stop at their next chunk, the caller
+gets its answer within about a second, and whatever is complete or resumable stays for the
+re-run. A transient failure of one blob is retried from where it stopped: the destination says
+how much it holds (a partial file, an upload session) and the source is read from there.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from ..errors import Interrupted, TransientError
+from ..units import format_size
+from .network import NetworkPolicy
 from .oci import Descriptor, Manifest
 from .progress import TransferProgress
-from .stores.base import Mounter, Source, Target
+from .stores.base import ChunkStream, Mounter, Source, SpaceAware, Stopped, Target
+from .stores.files import no_space
+
+STOP_GRACE_S = 0.8  # how long the main thread waits for the workers after a stop
+CHUNK_GRACE_S = 0.6  # how long an in-flight upload chunk may still run (its session stays valid)
 
 
 @dataclass
@@ -26,6 +42,30 @@ class CopyResult:
     subject_indexed: bool = False  # the destination indexed the manifest's subject itself
 
 
+@dataclass
+class _Transfer:
+    """The shared state of one copy's workers."""
+
+    queue: list[Descriptor]
+    stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    errors: list[BaseException] = field(default_factory=list)
+    moved: int = 0
+    done: int = 0
+
+    def next(self) -> Descriptor | None:
+        with self.lock:
+            if self.stop.is_set() or not self.queue:
+                return None
+            return self.queue.pop(0)
+
+    def fail(self, exc: BaseException) -> None:
+        with self.lock:
+            self.errors.append(exc)
+        self.stop.set()
+
+
+
 def copy(
     source: Source,
     manifest: Manifest,
@@ -35,8 +75,11 @@ def copy(
     jobs: int = 4,
     progress: TransferProgress | None = None,
     before_tags: Callable[[], None] | None = None,  # runs once the manifest is in, before any tag
+    move_tags: bool = True,
+    network: NetworkPolicy | None = None,
 ) -> CopyResult:
     progress = progress or TransferProgress()
+    network = network or NetworkPolicy()
     unique: dict[str, Descriptor] = {}
     for desc in manifest.blobs:
         unique.setdefault(desc.digest, desc)
@@ -47,43 +90,88 @@ def copy(
     mounted = [d for d in missing if isinstance(destination, Mounter) and destination.mount_blob(d, source)]
     to_move = [d for d in missing if d not in mounted]
     offsets = {d.digest: destination.resume_offset(d) for d in to_move}
-    progress.plan(sum(d.size - offsets[d.digest] for d in to_move))
-    moved = 0
-
-    def move(desc: Descriptor) -> int:
-        counted = 0
-
-        def advance(n: int) -> None:
-            nonlocal counted
-            counted += n
-            progress.advance(n)
-
-        with source.open_blob(desc, offsets[desc.digest]) as chunks:
-            destination.push_blob(desc, chunks, advance)
-        return counted
-
+    remaining = sum(d.size - offsets[d.digest] for d in to_move)
+    if isinstance(destination, SpaceAware) and remaining > destination.free_bytes():
+        raise no_space(Path(destination.location), remaining)
+    progress.plan(remaining)
     # Largest first: keeps every worker busy until the end instead of waiting on one big tail.
-    ordered = sorted(to_move, key=lambda d: d.size, reverse=True)
-    if len(ordered) <= 1 or jobs <= 1:
-        moved = sum(move(d) for d in ordered)
-    else:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            moved = sum(pool.map(move, ordered))
+    transfer = _Transfer(sorted(to_move, key=lambda d: d.size, reverse=True))
+    _run(transfer, source, destination, progress, network, jobs)
     if before_tags is not None:
         # The manifest goes in by digest first, so what before_tags attaches (a report) has
         # its subject in place; the tags follow.
         indexed = destination.push_manifest(manifest)
         before_tags()
         if tags:
-            destination.push_manifest(manifest, tags)
+            destination.push_manifest(manifest, tags, move_tags=move_tags)
     else:
-        indexed = destination.push_manifest(manifest, tags)
+        indexed = destination.push_manifest(manifest, tags, move_tags=move_tags)
     return CopyResult(
         digest=manifest.digest,
         bytes_total=sum(d.size for d in blobs),
-        bytes_moved=moved,
+        bytes_moved=transfer.moved,
         blobs_moved=len(to_move),
         blobs_present=len(present),
         blobs_mounted=len(mounted),
         subject_indexed=indexed,
     )
+
+
+def _run(transfer: _Transfer, source: Source, destination: Target, progress: TransferProgress,
+         network: NetworkPolicy, jobs: int) -> None:
+    total = len(transfer.queue)
+    if not total:
+        return
+
+    def advance(n: int) -> None:
+        with transfer.lock:
+            transfer.moved += n
+        progress.advance(n)
+
+    def move(desc: Descriptor) -> None:
+        def once() -> None:
+            offset = destination.resume_offset(desc)
+            with source.open_blob(desc, offset) as chunks:
+                destination.push_blob(desc, ChunkStream(chunks, transfer.stop, CHUNK_GRACE_S), advance)
+
+        network.call(f"the transfer of {desc.digest[:19]}", once, transfer.stop)
+
+    def worker() -> None:
+        while (desc := transfer.next()) is not None:
+            try:
+                move(desc)
+            except Stopped:
+                return
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+                transfer.fail(exc)
+                return
+            with transfer.lock:
+                transfer.done += 1
+
+    threads = [threading.Thread(target=worker, name=f"pais-copy-{i}", daemon=True) for i in range(min(jobs, total) or 1)]
+    for t in threads:
+        t.start()
+    try:
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(0.1)  # short waits: the main thread stays responsive to SIGINT and SIGTERM
+    except KeyboardInterrupt:
+        _stop(transfer, threads)
+        raise Interrupted(
+            f"interrupted: {transfer.done} of {total} files complete, {format_size(transfer.moved)} moved; "
+            "partial files and upload sessions are kept",
+            "run the same command again to resume: only what is missing travels") from None
+    if transfer.errors:
+        _stop(transfer, threads)
+        first = transfer.errors[0]
+        if isinstance(first, TransientError):
+            first.hint = (first.hint or "") + "; what arrived is kept: the same command resumes"
+        raise first
+
+
+def _stop(transfer: _Transfer, threads: list[threading.Thread]) -> None:
+    """Stop the workers at their next chunk and give in-flight chunks a moment to land."""
+    transfer.stop.set()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))

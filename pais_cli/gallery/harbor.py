@@ -36,7 +36,7 @@ from .auth import Credentials
 from .mediatypes import NAMES
 
 if TYPE_CHECKING:  # the registry store builds its Harbor client; only the type is needed here
-    from .stores.registry import RegistryClient
+    from .stores.registry import Answer, RegistryClient
 
 API = "/api/v2.0"
 PAGE_SIZE = 100  # the document's maximum for page_size
@@ -272,7 +272,7 @@ class HarborClient:
     def _request(self, method: str, path: str, *, what: str, ok: Sequence[int] = (200,),
                  params: Mapping[str, str | int] | None = None, json: Any = None,
                  headers: Mapping[str, str] | None = None, hint_403: str | None = None,
-                 hint_404: str | None = None) -> httpx.Response:
+                 hint_404: str | None = None) -> Answer:
         # Every 4xx comes back here (5xx keep RegistryClient's bounded retries and mapping), so
         # the errors can say which Harbor operation failed rather than a generic registry line.
         response = self.client.request(method, API + path, ok=range(100, 500), params=params, json=json,
@@ -656,7 +656,7 @@ def _artifact_row(a: Mapping[str, Any], project: str, model: str) -> HarborArtif
     )
 
 
-def _error_detail(response: httpx.Response) -> str:
+def _error_detail(response: Answer) -> str:
     # Harbor's `Errors` body: {"errors": [{"code": ..., "message": ...}]}
     try:
         errors = response.json().get("errors") or []
@@ -666,7 +666,7 @@ def _error_detail(response: httpx.Response) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def _int_header(response: httpx.Response, name: str) -> int | None:
+def _int_header(response: Answer, name: str) -> int | None:
     try:
         return int(response.headers[name])
     except (KeyError, ValueError):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import NotAModel, UnsafeArtifact
+from ..errors import MalformedArtifact, NotAModel, UnsafeArtifact
 from ..formats import safetensors
 from ..modeldir.digests import DigestCache
 from ..modeldir.paths import REFUSED, check_relative_path
@@ -197,11 +197,24 @@ def model_names(manifest: Manifest) -> FlavorNames:
     return names
 
 
+def check_model_config(raw: bytes) -> dict[str, Any]:
+    """The ModelPack config of a revision: a JSON object, or MalformedArtifact."""
+    try:
+        obj = json.loads(raw)
+    except ValueError as exc:
+        raise MalformedArtifact("the revision's config is not JSON", REFUSED) from exc
+    if not isinstance(obj, dict):
+        raise MalformedArtifact("the revision's config is not a JSON object", REFUSED)
+    return obj
+
+
 def model_files(manifest: Manifest) -> list[ModelFile]:
     """The files a model artifact unpacks to, every path checked before anything is written."""
     names = model_names(manifest)
     files: list[ModelFile] = []
     seen: dict[str, str] = {}
+    if not manifest.layers:
+        raise MalformedArtifact(f"revision {manifest.digest} has no layers: it holds no file", REFUSED)
     for layer in manifest.layers:
         kind = layer_kind(layer.media_type)
         if kind is None or not layer.media_type.endswith(".raw"):
@@ -214,6 +227,10 @@ def model_files(manifest: Manifest) -> list[ModelFile]:
         if path is None:
             raise UnsafeArtifact(f"layer {layer.digest[:19]} has no file path annotation", REFUSED)
         check_relative_path(path)
+        title = layer.annotations.get(ANNOTATION_TITLE)
+        if title is not None and title not in (path, path.rsplit("/", 1)[-1]):
+            # Tools that show the title (oras, Harbor) would name another file than pais writes.
+            raise UnsafeArtifact(f"layer {layer.digest[:19]} is titled {title!r} but writes {path!r}", REFUSED)
         # Refuse duplicates, including ones that differ only by case or Unicode form, and a
         # file that is also another file's parent directory: each would clobber the other.
         key = unicodedata.normalize("NFC", path).casefold()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import NotAModel, RegistryError
+from ..errors import MalformedArtifact, NotAModel, RegistryError
 from .mediatypes import OCI_MANIFEST
-from .reference import check_digest
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # distribution's own limit for a manifest
 
@@ -21,6 +21,9 @@ def sha256_digest(data: bytes) -> str:
 def canonical_json(obj: Any) -> bytes:
     # Key order is fixed by construction; no whitespace, so bytes (and digests) are stable.
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,10 @@ class Descriptor:
             or not all(isinstance(k, str) and isinstance(v, str) for k, v in annotations.items())
         ):
             raise RegistryError("malformed descriptor in manifest", "the artifact is corrupt; push it again")
-        check_digest(digest)
+        if not _SHA256.fullmatch(digest):
+            # Not a usage error: the artifact, not the command line, is at fault.
+            raise MalformedArtifact(f"descriptor digest {digest!r} is not sha256: pais verifies sha256 only",
+                                    "refused before anything was written: ask the artifact's publisher for a sha256 one")
         artifact_type = obj.get("artifactType")
         return cls(media_type, digest, size, dict(annotations), artifact_type if isinstance(artifact_type, str) else None)
 

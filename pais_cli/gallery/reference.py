@@ -115,7 +115,19 @@ class RegistryLocation:
 
 
 def parse_registry(store: str) -> RegistryLocation:
+    scheme, sep, rest = store.partition("://")
+    if sep and scheme.lower() in ("http", "https", "oci"):
+        raise InvalidReference(f"a gallery is written without a scheme: {scheme}:// in {rest.rpartition('@')[2]!r}",
+                               f"write {rest.rpartition('@')[2]}" + (" and add --plain-http" if scheme.lower() == "http" else ""))
     host, _, namespace = store.partition("/")
+    if "@" in host:
+        # Never echo what was typed: it holds a password more often than not.
+        raise InvalidReference(f"the gallery {host.rpartition('@')[2]}/{namespace} was given with credentials in it",
+                               "drop the user:password@ part and log in with `docker login HOST` (or "
+                               "PAIS_REGISTRY_USERNAME/PAIS_REGISTRY_PASSWORD)")
+    port = host.rpartition("]")[2].rpartition(":")[2] if ":" in host.rpartition("]")[2] else ""
+    if port and (not port.isdigit() or not 0 < int(port) < 65536):
+        raise InvalidReference(f"port {port!r} of {host!r} is not a TCP port", "a port is a number from 1 to 65535")
     if not _is_host(host) or not namespace:
         raise InvalidReference(
             f"cannot tell what kind of gallery {store!r} is",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HASH_CHUNK = 4 * 1024 * 1024
@@ -82,8 +81,3 @@ class DigestCache:
         if self._key(path) == key:
             self.store(path, digest, key)
         return digest
-
-    def digests(self, paths: list[Path], jobs: int = 4) -> list[str]:
-        # hashlib releases the GIL on large buffers, so threads hash files in parallel.
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            return list(pool.map(self.digest, paths))

@@ -7,6 +7,10 @@ import unicodedata
 from ..errors import UnsafeArtifact
 
 REFUSED = "refused before anything was written: the artifact is malformed or hostile; ask its publisher"
+# Names pais itself uses inside a pull's destination: a model may not ship files there.
+STAGING = ".pais-staging"
+INCOMPLETE_MARKER = ".pais-incomplete"
+RESERVED = (STAGING, INCOMPLETE_MARKER)
 
 
 def check_relative_path(path: str) -> str:
@@ -15,8 +19,13 @@ def check_relative_path(path: str) -> str:
         raise UnsafeArtifact(f"layer path {path!r} is not a relative POSIX path", REFUSED)
     if any(unicodedata.category(ch) == "Cc" for ch in path):
         raise UnsafeArtifact(f"layer path {path!r} contains control characters", REFUSED)
+    if any(unicodedata.category(ch) == "Cf" for ch in path):
+        # Bidirectional overrides and zero-width characters make a name read as another one.
+        raise UnsafeArtifact(f"layer path {path!r} contains invisible or direction-changing characters", REFUSED)
     if path.startswith("/"):
         raise UnsafeArtifact(f"layer path {path!r} is absolute", REFUSED)
     if any(part in ("", ".", "..") for part in path.split("/")):
         raise UnsafeArtifact(f"layer path {path!r} leaves its directory ('..', '.' or an empty part)", REFUSED)
+    if path.split("/", 1)[0] in RESERVED:
+        raise UnsafeArtifact(f"layer path {path!r} uses the reserved name {path.split('/', 1)[0]!r}", REFUSED)
     return path

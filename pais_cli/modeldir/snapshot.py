@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,7 +70,12 @@ def scan_directory(directory: Path, include_hidden: bool = False) -> tuple[list[
     skipped: list[str] = []
     problems: list[DirectoryProblem] = []
 
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    def unreadable(exc: OSError) -> None:
+        rel = Path(exc.filename).relative_to(root).as_posix() if exc.filename else "."
+        problems.append(DirectoryProblem(rel, "format.unreadable", f"{rel} cannot be read: {exc.strerror}",
+                                         "make it readable by this user, or remove it from the model"))
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unreadable):
         rel_dir = Path(dirpath).relative_to(root)
         for name in sorted(dirnames):
             rel = (rel_dir / name).as_posix()
@@ -113,9 +119,23 @@ def scan_directory(directory: Path, include_hidden: bool = False) -> tuple[list[
 
 
 def snapshot_directory(directory: Path, digests: DigestCache, include_hidden: bool = False, jobs: int = 4) -> DirectorySnapshot:
-    """Walk `directory` once and hash every file (the digest cache answers for unchanged ones)."""
+    """Walk `directory` once and hash every file (the digest cache answers for unchanged ones).
+    A file that cannot be read is a problem that names it, never a file silently left out."""
     entries, skipped, problems = scan_directory(directory, include_hidden)
-    file_digests = digests.digests([full for _, full, _ in entries], jobs=jobs)
-    files = [SnapshotFile(rel, full, st.st_size, d, normalised_mode(st.st_mode))
-             for (rel, full, st), d in zip(entries, file_digests)]
+
+    def digest(full: Path) -> str | OSError:
+        try:
+            return digests.digest(full)
+        except OSError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        file_digests = list(pool.map(digest, [full for _, full, _ in entries]))
+    files = []
+    for (rel, full, st), d in zip(entries, file_digests):
+        if isinstance(d, OSError):
+            problems.append(DirectoryProblem(rel, "format.unreadable", f"{rel} cannot be read: {d.strerror}",
+                                             "make it readable by this user, or remove it from the model"))
+            continue
+        files.append(SnapshotFile(rel, full, st.st_size, d, normalised_mode(st.st_mode)))
     return DirectorySnapshot(directory.resolve(), files, skipped, problems)

@@ -55,7 +55,10 @@ def _hf_config(entry: SnapshotFile, allow_remote_code: bool) -> list[Finding]:
             return []
         obj = json.loads(entry.full.read_bytes())
     except (OSError, ValueError):
-        return [Finding("format.json", Severity.warning, "config file is not valid JSON", entry.path, None)]
+        # Engines refuse to load a model whose config.json does not parse; other configs are optional.
+        severity = Severity.error if entry.path.rsplit("/", 1)[-1] == "config.json" else Severity.warning
+        return [Finding("format.json", severity, "config file is not valid JSON", entry.path,
+                        "re-export the model's configuration files")]
     if isinstance(obj, dict) and obj.get("auto_map"):
         severity = Severity.warning if allow_remote_code else Severity.error
         return [Finding("format.remote-code", severity,

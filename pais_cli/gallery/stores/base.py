@@ -14,6 +14,8 @@ A directory is a Source (push) or a Target (pull) and claims nothing more.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -37,6 +39,37 @@ class Revision:
 
     digest: str
     tags: list[str] = field(default_factory=list)
+
+
+class Stopped(Exception):
+    """A transfer is stopping (interrupt, or another blob failed): leave resumable state behind."""
+
+
+class ChunkStream:
+    """A blob's chunks as copy() hands them to a target, with the copy's stop flag: a target
+    may finish what is in flight (an upload chunk, so its session stays valid) for `grace`
+    seconds after a stop, and must not begin anything new (`stopping`)."""
+
+    def __init__(self, chunks: Iterator[bytes], stop: threading.Event, grace: float) -> None:
+        self._chunks = chunks
+        self._stop = stop
+        self._grace = grace
+        self._stopped_at: float | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def __iter__(self) -> ChunkStream:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._stop.is_set():
+            now = time.monotonic()
+            self._stopped_at = self._stopped_at or now
+            if now - self._stopped_at >= self._grace:
+                raise Stopped
+        return next(self._chunks)
 
 
 class Source(Protocol):
@@ -66,9 +99,18 @@ class Target(Protocol):
         """Store a blob; the store verifies its digest and size before it becomes visible."""
         ...
 
-    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> bool:
-        """Store the manifest by digest, then point each tag at it (tags last). True when the
-        store indexed the manifest's `subject` itself (the referrers API)."""
+    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = (), *, move_tags: bool = True) -> bool:
+        """Store the manifest by digest, then point each tag at it (tags last). Without
+        `move_tags`, a tag that names another revision is a TagConflict, decided as close to
+        the write as the store allows. True when the store indexed the manifest's `subject`
+        itself (the referrers API)."""
+        ...
+
+
+@runtime_checkable
+class SpaceAware(Protocol):
+    def free_bytes(self) -> int:
+        """Bytes the filesystem under this target can still take."""
         ...
 
 

@@ -7,6 +7,7 @@ is checked before anything is written; existing links on the way are refused.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator, Sequence
@@ -15,12 +16,12 @@ from pathlib import Path
 
 from ...errors import UnsafeArtifact
 from ...modeldir.digests import DigestCache
+from ...modeldir.paths import INCOMPLETE_MARKER, STAGING
 from ..modelpack import ModelFile, PackedModel, model_files
 from ..oci import Descriptor, Manifest
 from .base import Progress, no_progress
-from .files import iter_file, write_verified
+from .files import free_bytes, iter_file, write_verified
 
-STAGING = ".pais-staging"
 
 
 class PackedSource:
@@ -53,6 +54,7 @@ class DirectoryTarget:
         self.staging = self.dest / STAGING
         self.digests = digests or DigestCache()
         self._files: list[ModelFile] = []
+        self._manifest: Manifest | None = None
 
     def prepare(self, manifest: Manifest) -> list[ModelFile]:
         """Check every path of the revision; nothing is written before this returns."""
@@ -60,7 +62,21 @@ class DirectoryTarget:
         for f in files:
             self._check_no_links(f.path)
         self._files = files
+        self._manifest = manifest
         return files
+
+    def begin(self) -> None:
+        """Mark the destination incomplete until push_manifest finishes it: whoever watches
+        the directory can tell half a model from a model."""
+        if self.dest.exists() and not self.dest.is_dir():
+            raise UnsafeArtifact(f"destination {self.dest} exists and is not a directory", "give a new or existing directory as --dest")
+        self.dest.mkdir(parents=True, exist_ok=True)
+        marker = {"revision": self._manifest.digest if self._manifest else None, "note": "a pull into this directory has not finished; "
+                  "run it again to complete it, or delete the directory"}
+        (self.dest / INCOMPLETE_MARKER).write_text(json.dumps(marker) + "\n")
+
+    def free_bytes(self) -> int:
+        return free_bytes(self.dest)
 
     def _check_no_links(self, rel: str) -> None:
         if self.dest.is_symlink():
@@ -113,7 +129,7 @@ class DirectoryTarget:
         # Verified while streaming: validation and the next pull need not hash it again.
         self.digests.remember(self._path(target), desc.digest)
 
-    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> bool:
+    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = (), *, move_tags: bool = True) -> bool:
         """Complete files that share a digest with one already written, by local copy."""
         for f in self._files:
             if self._present(f):
@@ -127,4 +143,5 @@ class DirectoryTarget:
             os.replace(tmp, self._path(f))
             self.digests.remember(self._path(f), f.digest)
         shutil.rmtree(self.staging, ignore_errors=True)
+        (self.dest / INCOMPLETE_MARKER).unlink(missing_ok=True)
         return False

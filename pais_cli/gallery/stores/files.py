@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from ...errors import DigestMismatch, TransferIncomplete
+from ...errors import DigestMismatch, InsufficientSpace, TransferIncomplete
+from ...units import format_size
 from ..oci import Descriptor
 from .base import Progress
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the filesystem that holds `path`, or would once it is created."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return shutil.disk_usage(candidate).free
+    return shutil.disk_usage("/").free
+
+
+def no_space(where: Path, needed: int | None = None) -> InsufficientSpace:
+    free = free_bytes(where)
+    need = f"{format_size(needed)} more is needed and " if needed is not None else ""
+    return InsufficientSpace(f"no space left on the filesystem of {where}: {need}{format_size(free)} is free",
+                             "free some space (or choose another destination), then run the same command again")
 
 READ_CHUNK = 1024 * 1024
 
@@ -41,19 +61,26 @@ def write_verified(
         with partial.open("rb") as f:
             while data := f.read(4 * READ_CHUNK):
                 h.update(data)
-    with partial.open("ab") as f:
-        for data in chunks:
-            done += len(data)
-            if done > desc.size:
-                f.close()
-                partial.unlink(missing_ok=True)
-                raise DigestMismatch(f"blob {desc.digest} is larger than the {desc.size} bytes announced",
-                                     "the source store is corrupt or hostile; nothing was kept")
-            h.update(data)
-            f.write(data)
-            progress(len(data))
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with partial.open("ab") as f:
+            for data in chunks:
+                done += len(data)
+                if done > desc.size:
+                    f.close()
+                    partial.unlink(missing_ok=True)
+                    raise DigestMismatch(f"the store's copy of this file is corrupt: {desc.digest} (it holds more than "
+                                         f"the {desc.size} bytes the manifest says)", "nothing of it was kept; push the revision again")
+                h.update(data)
+                f.write(data)
+                progress(len(data))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        if exc.errno not in NO_SPACE:
+            raise
+        # What is kept for resuming would keep the disk full: give the space back.
+        partial.unlink(missing_ok=True)
+        raise no_space(final.parent, desc.size - done + 1) from exc
     if done < desc.size:
         raise TransferIncomplete(
             f"blob {desc.digest} ended after {done} of {desc.size} bytes",
@@ -63,8 +90,8 @@ def write_verified(
     if actual != desc.digest:
         partial.unlink(missing_ok=True)
         raise DigestMismatch(
-            f"blob {desc.digest} arrived as {actual} ({done} of {desc.size} bytes)",
-            "the source store is corrupt or the transfer was tampered with; nothing was kept",
+            f"the store's copy of this file is corrupt: {desc.digest} (its bytes hash to {actual})",
+            "nothing of it was kept; push the revision again, or check what alters data on the way",
         )
     os.chmod(partial, mode)
     os.replace(partial, final)

@@ -16,13 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ...errors import NotFound, PaisError
+from ...errors import NotFound, PaisError, TagConflict
 from ..harbor import HarborProject
 from ..mediatypes import ANNOTATION_REF_NAME, OCI_INDEX
 from ..oci import Descriptor, Manifest, canonical_json, sha256_digest
 from ..reference import REFERRERS_TAG, check_model_name
 from .base import Progress, Revision, Source, StoreCheck, no_progress
-from .files import iter_file, write_verified
+from .files import free_bytes, iter_file, write_verified
 
 GALLERY_MARKER = "pais-gallery.json"
 STAGING = ".pais-staging"
@@ -90,6 +90,9 @@ class LayoutRepository:
     def resume_offset(self, desc: Descriptor) -> int:
         return 0
 
+    def free_bytes(self) -> int:
+        return free_bytes(self.root)
+
     def push_blob(self, desc: Descriptor, chunks: Iterator[bytes], progress: Progress = no_progress) -> None:
         self._ensure_layout()
         partial = self.root / STAGING / f"{desc.digest.partition(':')[2]}.{uuid.uuid4().hex[:8]}"
@@ -111,7 +114,7 @@ class LayoutRepository:
                 return False
         return False
 
-    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> bool:
+    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = (), *, move_tags: bool = True) -> bool:
         self._ensure_layout()
         path = self.blob_path(manifest.digest)
         if not path.exists():
@@ -119,6 +122,13 @@ class LayoutRepository:
         with self._locked():
             index = self._index()
             entries: list[dict[str, Any]] = index.setdefault("manifests", [])
+            if not move_tags:
+                # Checked and written under one lock: of two writers exactly one gets the tag.
+                for e in entries:
+                    tag = e.get("annotations", {}).get(ANNOTATION_REF_NAME)
+                    if tag in tags and e.get("digest") != manifest.digest:
+                        raise TagConflict(f"tag {tag!r} of {self.model} names {e.get('digest')}, not {manifest.digest}",
+                                          "push with another tag, or add --force to move the tag")
             desc = manifest.descriptor.to_json()
             tagged_away = {e["digest"] for e in entries if e.get("annotations", {}).get(ANNOTATION_REF_NAME) in tags}
             entries[:] = [e for e in entries if e.get("annotations", {}).get(ANNOTATION_REF_NAME) not in tags]
@@ -238,7 +248,12 @@ class LayoutGallery:
         return None
 
     def catalog(self, model: str | None = None) -> dict[str, list[Revision]]:
-        names = [model] if model else self.models()
+        names = self.models()
+        if not names and not (self.root / GALLERY_MARKER).is_file():
+            raise NotFound(f"{self.root} is not a pais gallery" + ("" if self.root.exists() else " (it does not exist)"),
+                           "check the path, or create the gallery with `pais gallery init --modelStore PATH` or a push")
+        if model:
+            names = [model] if model in names else []
         return {name: self.repository(name).revisions() for name in names}
 
     def settings(self) -> dict[str, Any]:

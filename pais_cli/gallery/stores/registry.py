@@ -8,8 +8,10 @@ is sent up front once learnt (see auth.py).
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import ipaddress
+import json
 import ssl
 import threading
 import time
@@ -17,14 +19,20 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
 from ... import __version__
 from ...errors import (
+    TagConflict,
+    TransientError,
     AuthenticationError,
+    DigestMismatch,
+    RegistryUnavailable,
+    UsageError,
     NotFound,
     PermissionDenied,
     RegistryError,
@@ -44,11 +52,15 @@ from ..harbor import HarborClient, HarborProject
 from ..mediatypes import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
 from ..oci import Descriptor, Manifest, sha256_digest
 from ..reference import REFERRERS_TAG, RegistryLocation
-from .base import Progress, Revision, Source, StoreCheck, no_progress
+from ...units import format_size
+from ..network import NetworkPolicy
+from .base import ChunkStream, Progress, Revision, Source, StoreCheck, Stopped, no_progress
+from .sessions import UploadSession, UploadSessions
 
 ACCEPT_MANIFESTS = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST))
 DOWNLOAD_CHUNK = 1024 * 1024
-RETRIES = 2  # bounded: a registry that is down is reported within seconds, not minutes
+MAX_ANSWER = 4 * 1024 * 1024  # manifests, indexes, tag lists: OCI caps a manifest at 4 MiB
+MAX_ERROR_BODY = 64 * 1024
 
 
 def is_loopback(host: str) -> bool:
@@ -65,20 +77,45 @@ def is_loopback(host: str) -> bool:
 class TransportOptions:
     ca_file: str | None = None
     plain_http: bool = False
-    timeout: float = 60.0
+    network: NetworkPolicy = NetworkPolicy()
     credentials: CredentialSources = CredentialSources()
+    upload_sessions: Path | None = None  # where open uploads are remembered for the next run
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A registry's answer, its body read whole but never past a size limit."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def _public(url: str) -> str:
+    """A URL fit for messages: no query string (upload state, tokens), no host."""
+    return urlsplit(url).path or "/"
 
 
 class RegistryClient:
-    """One registry host: scheme, TLS, auth and error mapping, shared by its repositories."""
+    """One registry host: scheme, TLS, auth, deadlines, retries and error mapping, shared by
+    its repositories."""
 
     def __init__(self, host: str, options: TransportOptions, credentials: Credentials | None = None) -> None:
         self.host = host
         self.options = options
+        self.network = options.network
+        self.sessions = UploadSessions(options.upload_sessions)
         self.credentials = credentials if credentials is not None else find_credentials(host, options.credentials)
         self._verify: ssl.SSLContext | bool
         if options.ca_file:
-            self._verify = ssl.create_default_context(cafile=options.ca_file)
+            try:
+                self._verify = ssl.create_default_context(cafile=options.ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise UsageError(f"--ca-file {options.ca_file} is not a readable PEM certificate bundle: {exc}",
+                                 "give the registry's CA certificate in PEM form (-----BEGIN CERTIFICATE-----)") from exc
         else:
             self._verify = True
         self._lock = threading.Lock()
@@ -86,9 +123,11 @@ class RegistryClient:
         self._client: httpx.Client | None = None
         self.auth = RegistryAuth(self.credentials, self._plain_client, host)
         self.tls = False
+        self.chunked_uploads = self.network.chunk_size > 0  # off once the registry refuses a PATCH
 
     def _timeout(self) -> httpx.Timeout:
-        return httpx.Timeout(self.options.timeout, connect=10.0)
+        stall = self.network.stall_timeout
+        return httpx.Timeout(stall, connect=self.network.connect_timeout, read=stall, write=stall, pool=stall)
 
     def _plain_client(self) -> httpx.Client:
         return httpx.Client(verify=self._verify, timeout=self._timeout(), headers={"User-Agent": f"pais/{__version__}"})
@@ -112,16 +151,19 @@ class RegistryClient:
 
     def _detect_scheme(self) -> str:
         """HTTPS always; plain HTTP only for a loopback registry that does not speak TLS."""
-        try:
-            with self._plain_client() as probe:
-                probe.get(f"https://{self.host}/v2/")
-            return "https"
-        except httpx.ConnectError as exc:
-            if is_loopback(self.host) and _is_tls_protocol_error(exc):
-                return "http"
-            raise self.transport_error(exc) from exc
-        except httpx.TransportError as exc:
-            raise self.transport_error(exc) from exc
+        def probe() -> str:
+            try:
+                with self._plain_client() as client:
+                    client.get(f"https://{self.host}/v2/")
+                return "https"
+            except httpx.ConnectError as exc:
+                if is_loopback(self.host) and _is_tls_protocol_error(exc):
+                    return "http"
+                raise self.transport_error(exc) from exc
+            except httpx.TransportError as exc:
+                raise self.transport_error(exc) from exc
+
+        return self.network.call(f"connect to {self.host}", probe)
 
     def transport_error(self, exc: Exception) -> RegistryError:
         text = str(exc)
@@ -133,31 +175,38 @@ class RegistryClient:
         if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
             return TLSError(f"{self.host} does not speak TLS",
                             "use --plain-http if this registry really serves plain HTTP on a trusted network")
-        return RegistryUnreachable(f"cannot reach registry {self.host}: {type(exc).__name__}",
-                                   "check the host and port, and that the registry is running")
+        if isinstance(exc, httpx.ConnectTimeout):
+            return RegistryUnreachable(f"cannot reach registry {self.host}: no connection within {self.network.connect_timeout:g} s",
+                                       "check the host and port, and that the registry is running (--connect-timeout)")
+        if isinstance(exc, httpx.TimeoutException | TimeoutError):
+            return RegistryUnreachable(f"registry {self.host} stalled: nothing received for {self.network.stall_timeout:g} s",
+                                       "the registry or a proxy on the way is stuck; retry later (--stall-timeout)")
+        if isinstance(exc, httpx.ConnectError):
+            return RegistryUnreachable(f"cannot reach registry {self.host}: {type(exc).__name__}",
+                                       "check the host and port, and that the registry is running")
+        return RegistryUnreachable(f"the connection to {self.host} broke off: {type(exc).__name__}",
+                                   "run the same command again: it resumes where this one stopped")
 
-    def request(self, method: str, url: str, *, ok: Sequence[int] = (200,), retry: bool = True, **kwargs: Any) -> httpx.Response:
-        attempts = RETRIES + 1 if retry and method in ("GET", "HEAD") else 1
-        for attempt in range(attempts):
+    def request(self, method: str, url: str, *, ok: Sequence[int] | range = (200,), retry: bool = True,
+                limit: int = MAX_ANSWER, stop: threading.Event | None = None, **kwargs: Any) -> Answer:
+        """One request with deadlines; transient failures retried unless the body is a stream
+        (`retry=False`: the caller re-opens the source and retries itself)."""
+        what = f"{method} {_public(url)}"
+
+        def once() -> Answer:
             try:
-                response = self.session.request(method, url, **kwargs)
+                with self.session.stream(method, url, **kwargs) as r:
+                    body = _read_capped(r, limit if r.status_code in ok else MAX_ERROR_BODY, self.host, what)
             except httpx.TransportError as exc:
-                if attempt + 1 < attempts and not isinstance(exc, httpx.ConnectError | httpx.TimeoutException):
-                    time.sleep(0.5 * (attempt + 1))
-                    continue
-                if attempt + 1 < attempts and isinstance(exc, httpx.ConnectError):
-                    time.sleep(0.5 * (attempt + 1))
-                    continue
                 raise self.transport_error(exc) from exc
-            if response.status_code in ok:
-                return response
-            if response.status_code >= 500 and attempt + 1 < attempts:
-                time.sleep(0.5 * (attempt + 1))
-                continue
-            raise self.error(response, f"{method} {url}")
-        raise AssertionError("unreachable")
+            answer = Answer(r.status_code, r.headers, body)
+            if answer.status_code in ok:
+                return answer
+            raise self.error(answer, what)
 
-    def error(self, response: httpx.Response, what: str) -> RegistryError:
+        return self.network.call(what, once, stop) if retry else once()
+
+    def error(self, response: Answer, what: str) -> RegistryError:
         code = response.status_code
         detail = _error_detail(response)
         if code == 401:
@@ -171,8 +220,12 @@ class RegistryClient:
                                     "ask the project's admin for push or pull rights for this account")
         if code == 404:
             return RegistryNotFound(f"not found on {self.host}{detail}", "run `pais models list` to see what the gallery holds")
+        if code == 429 or code >= 500:
+            return RegistryUnavailable(f"{self.host} answered HTTP {code} to {what}{detail}",
+                                       "the registry is overloaded or failing: retry later; if it persists check its logs",
+                                       _retry_after(response.headers.get("Retry-After")))
         return RegistryError(f"{self.host} answered HTTP {code} to {what}{detail}",
-                             "retry later; if it persists check the registry's logs")
+                             "check the registry's logs: pais did not expect this answer")
 
     def fast_get(self, path: str, headers: dict[str, str]) -> http.client.HTTPResponse | None:
         """A blob GET over http.client, whose readinto into one buffer streams several times
@@ -183,11 +236,15 @@ class RegistryClient:
         header = self.auth.header_for(scopes_for(httpx.Request("GET", f"{base.scheme}://{self.host}{path}")))
         host, port = base.host, base.port
         try:
+            connect = self.network.connect_timeout
             if self.tls:
                 context = self._verify if isinstance(self._verify, ssl.SSLContext) else ssl.create_default_context()
-                conn: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, context=context, timeout=self.options.timeout)
+                conn: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, context=context, timeout=connect)
             else:
-                conn = http.client.HTTPConnection(host, port, timeout=self.options.timeout)
+                conn = http.client.HTTPConnection(host, port, timeout=connect)
+            conn.connect()
+            if conn.sock is not None:
+                conn.sock.settimeout(self.network.stall_timeout)  # from here on, an idle deadline per read
             sent = {"User-Agent": f"pais/{__version__}", **headers, **({"Authorization": header} if header else {})}
             conn.request("GET", path, headers=sent)
             response = conn.getresponse()
@@ -199,7 +256,7 @@ class RegistryClient:
         conn.close()
         return None
 
-    def ping(self) -> httpx.Response:
+    def ping(self) -> Answer:
         return self.request("GET", "/v2/", ok=(200, 401))
 
     def close(self) -> None:
@@ -207,12 +264,41 @@ class RegistryClient:
             self._client.close()
 
 
+def _read_capped(response: httpx.Response, limit: int, host: str, what: str) -> bytes:
+    """The body, refused as soon as it passes `limit`: a hostile registry cannot make pais
+    hold a gigabyte answer in memory."""
+    declared = response.headers.get("Content-Length")
+    too_big = RegistryError(f"{host} sent more than {format_size(limit)} in answer to {what}",
+                            "this is not an answer pais expects from a registry; check the registry and any proxy on the way")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_big
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise too_big
+    return bytes(body)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+
+
 def _is_tls_protocol_error(exc: Exception) -> bool:
     text = str(exc)
     return any(s in text for s in ("WRONG_VERSION_NUMBER", "record layer failure", "UNEXPECTED_EOF", "EOF occurred"))
 
 
-def _error_detail(response: httpx.Response) -> str:
+def _error_detail(response: Answer) -> str:
     try:
         errors = response.json().get("errors") or []
         codes = [f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict)]
@@ -260,6 +346,7 @@ class RegistryRepository:
         fast = self.client.fast_get(url, headers)
         if fast is not None:
             try:
+                self._check_length(desc, offset, fast.status, fast.getheader("Content-Length"), fast.getheader("Content-Range"))
                 skip = offset if (offset and fast.status == 200) else 0
                 yield _skip(_read_into(fast), skip)
             finally:
@@ -267,16 +354,58 @@ class RegistryRepository:
             return
         try:
             with self.client.session.stream("GET", url, headers=headers, follow_redirects=True) as r:
+                if r.status_code == 416 and offset:
+                    raise self._corrupt(desc, f"it holds fewer than the {offset} bytes already received")
                 if r.status_code not in (200, 206):
-                    r.read()
-                    raise self.client.error(r, f"GET {url}")
+                    body = _read_capped(r, MAX_ERROR_BODY, self.client.host, f"GET {url}")
+                    raise self.client.error(Answer(r.status_code, r.headers, body), f"GET {url}")
+                self._check_length(desc, offset, r.status_code, r.headers.get("Content-Length"), r.headers.get("Content-Range"))
                 skip = offset if (offset and r.status_code == 200) else 0
                 yield _skip(r.iter_raw(DOWNLOAD_CHUNK), skip)
         except httpx.TransportError as exc:
             raise self.client.transport_error(exc) from exc
 
+    def _corrupt(self, desc: Descriptor, why: str) -> DigestMismatch:
+        return DigestMismatch(f"the store's copy of this file is corrupt: {desc.digest} ({why}, the manifest says "
+                              f"{desc.size})", f"the registry {self.client.host} holds a damaged blob: push the revision again")
+
+    def _check_length(self, desc: Descriptor, offset: int, status: int, length: str | None, content_range: str | None) -> None:
+        """A blob the registry holds with another size than the manifest says is corrupt, not
+        a transfer to resume (a re-run would only ask for bytes that are not there)."""
+        total: int | None = None
+        if status == 206 and content_range and "/" in content_range and content_range.rsplit("/", 1)[1].isdigit():
+            total = int(content_range.rsplit("/", 1)[1])
+        elif status == 200 and length and length.isdigit():
+            total = int(length)
+        if total is not None and total != desc.size:
+            raise self._corrupt(desc, f"it holds {total} bytes")
+
     def resume_offset(self, desc: Descriptor) -> int:
-        return 0
+        """Bytes of `desc` an open upload session already holds (remembered from an earlier,
+        interrupted push); 0 when there is none or the registry no longer knows it."""
+        key = self._session_key(desc)
+        session = self.client.sessions.get(key)
+        if session is None or not self.client.chunked_uploads:
+            return 0
+        try:
+            answer = self.client.request("GET", session.location, ok=(204,), retry=False)
+        except RegistryError:
+            # Gone or invalid: distribution invalidates a session whose last PATCH broke off.
+            self.client.sessions.drop(key)
+            return 0
+        offset = _range_end(answer.headers.get("Range"))
+        if offset is None or offset > desc.size:
+            self.cancel_upload(session.location)
+            self.client.sessions.drop(key)
+            return 0
+        self.client.sessions.put(key, UploadSession(self._absolute(answer.headers.get("Location") or session.location), offset))
+        return offset
+
+    def _session_key(self, desc: Descriptor) -> str:
+        return UploadSessions.key(self.client.host, self.name, desc.digest)
+
+    def _absolute(self, location: str) -> str:
+        return urljoin(str(self.client.session.base_url) + "/", location)
 
     def start_upload(self, mount: tuple[str, str] | None = None) -> tuple[bool, str]:
         url = f"{self._path}/blobs/uploads/"
@@ -287,13 +416,50 @@ class RegistryRepository:
             return True, ""
         if not location:
             raise RegistryError(f"{self.client.host} opened an upload without a Location", "the registry is not OCI-conformant")
-        return False, urljoin(str(self.client.session.base_url) + "/", location)
+        return False, self._absolute(location)
 
     def push_blob(self, desc: Descriptor, chunks: Iterator[bytes], progress: Progress = no_progress) -> None:
-        _, location = self.start_upload()
-        self._finish_upload(location, desc, chunks, progress)
+        """Chunked (PATCH per `chunk_size`, each acknowledged offset remembered for the next
+        run) or, for a blob within one chunk or a registry that refuses PATCH, one PUT."""
+        key = self._session_key(desc)
+        session = self.client.sessions.get(key)
+        chunk_size = self.client.network.chunk_size
+        if session is None or session.offset == 0:
+            if session is not None:
+                self.client.sessions.drop(key)
+            _, location = self.start_upload()
+            session = UploadSession(location, 0)
+        if not self.client.chunked_uploads or desc.size <= chunk_size:
+            self._put_whole(session.location, desc, chunks, progress)
+            self.client.sessions.drop(key)
+            return
+        source = _Rechunker(chunks)
+        offset, location = session.offset, session.location
+        while offset < desc.size:
+            if isinstance(chunks, ChunkStream) and chunks.stopping:
+                raise Stopped  # between chunks: the session is remembered at `offset`
+            n = min(chunk_size, desc.size - offset)
+            answer = self.client.request(
+                "PATCH", location, content=source.take(n, progress), retry=False, ok=range(100, 600),
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(n),
+                         "Content-Range": f"{offset}-{offset + n - 1}"})
+            if answer.status_code in (400, 405, 415, 416, 501) and offset == 0:
+                # The registry wants monolithic uploads: say so once, then the copy retries whole.
+                self.client.chunked_uploads = False
+                self.cancel_upload(location)
+                self.client.sessions.drop(key)
+                raise TransferIncomplete(f"{self.client.host} refused a chunked upload (HTTP {answer.status_code})",
+                                         "pais retries with one upload per blob")
+            if answer.status_code != 202:
+                raise self.client.error(answer, f"PATCH {_public(location)}")
+            offset = _range_end(answer.headers.get("Range")) or offset + n
+            location = self._absolute(answer.headers.get("Location") or location)
+            self.client.sessions.put(key, UploadSession(location, offset))
+        self.client.request("PUT", location + ("&" if "?" in location else "?") + "digest=" + quote(desc.digest),
+                            ok=(201,), retry=False, headers={"Content-Length": "0"})
+        self.client.sessions.drop(key)
 
-    def _finish_upload(self, location: str, desc: Descriptor, chunks: Iterator[bytes], progress: Progress) -> None:
+    def _put_whole(self, location: str, desc: Descriptor, chunks: Iterator[bytes], progress: Progress) -> None:
         def body() -> Iterator[bytes]:
             for chunk in chunks:
                 progress(len(chunk))
@@ -301,15 +467,11 @@ class RegistryRepository:
 
         url = location + ("&" if "?" in location else "?") + "digest=" + quote(desc.digest)
         try:
-            self.client.request(
-                "PUT",
-                url,
-                content=body(),
-                headers={"Content-Type": "application/octet-stream", "Content-Length": str(desc.size)},
-                ok=(201,),
-            )
-        except RegistryError:
-            self.cancel_upload(location)
+            self.client.request("PUT", url, content=body(), retry=False, ok=(201,),
+                                headers={"Content-Type": "application/octet-stream", "Content-Length": str(desc.size)})
+        except RegistryError as exc:
+            if not isinstance(exc, TransientError):
+                self.cancel_upload(location)  # a refusal: nothing to resume
             raise
 
     def cancel_upload(self, location: str) -> None:
@@ -327,12 +489,36 @@ class RegistryRepository:
             self.cancel_upload(location)
         return mounted
 
-    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = ()) -> bool:
+    def push_manifest(self, manifest: Manifest, tags: Sequence[str] = (), *, move_tags: bool = True) -> bool:
+        """A registry has no conditional tag write: without `move_tags`, each tag is checked
+        before the write and again after it, so a push never reports a tag that another
+        revision took meanwhile. The window between the two remains; Harbor's immutable tag
+        rules (`gallery init --immutable-tags`) close it on the server."""
         # A PUT by tag stores the manifest too, so the digest PUT is only needed untagged.
         indexed = False
+        if not move_tags:
+            for tag in tags:
+                self._check_tag(tag, manifest.digest)
         for reference in tags or [manifest.digest]:
             indexed = self.put_manifest_bytes(manifest.raw, OCI_MANIFEST, reference) or indexed
+        if not move_tags:
+            for tag in tags:
+                self._check_tag(tag, manifest.digest, written=True)
         return indexed
+
+    def _check_tag(self, tag: str, digest: str, written: bool = False) -> None:
+        try:
+            current = self.resolve(tag)
+        except NotFound as exc:
+            if written:
+                raise TagConflict(f"tag {tag!r} of {self.location} vanished right after it was written",
+                                  "another client deleted it meanwhile: check `pais models list` and push again") from exc
+            return
+        if current != digest:
+            raise TagConflict(
+                f"tag {tag!r} of {self.location} " + ("was moved to" if written else "names") + f" {current}, not {digest}"
+                + (" by another push at the same moment" if written else ""),
+                "push with another tag, or add --force to move the tag")
 
     def delete(self, reference: str) -> None:
         url = f"{self._path}/manifests/{reference}"
@@ -365,8 +551,6 @@ class RegistryRepository:
 
     def fetch_raw_manifest(self, reference: str) -> tuple[bytes, str]:
         r = self.client.request("GET", f"{self._path}/manifests/{reference}", headers={"Accept": ACCEPT_MANIFESTS})
-        if len(r.content) > 4 * 1024 * 1024:
-            raise RegistryError(f"manifest {reference} is larger than 4 MiB", "this is not something pais wrote")
         if reference.startswith("sha256:") and sha256_digest(r.content) != reference:
             raise RegistryError(f"{self.client.host} sent a manifest that does not hash to {reference}", "the registry is corrupt")
         return r.content, r.headers.get("Content-Type", "")
@@ -380,28 +564,59 @@ class RegistryRepository:
         manifests = r.json().get("manifests") or []
         return [m for m in manifests if isinstance(m, dict)]
 
-    def tags(self) -> list[str]:
+    def tags(self, missing_ok: bool = True) -> list[str]:
         found: list[str] = []
         url: str | None = f"{self._path}/tags/list?n=1000"
         while url:
             try:
                 r = self.client.request("GET", url)
             except NotFound:
-                return []
+                if missing_ok:
+                    return []
+                raise
             found.extend(r.json().get("tags") or [])
             url = _next_link(r)
         return sorted(found)
 
-    def revisions(self) -> list[Revision]:
-        from concurrent.futures import ThreadPoolExecutor
-
-        tags = [t for t in self.tags() if not REFERRERS_TAG.match(t)]
+    def revisions(self, missing_ok: bool = True) -> list[Revision]:
+        tags = [t for t in self.tags(missing_ok) if not REFERRERS_TAG.match(t)]
         with ThreadPoolExecutor(max_workers=8) as pool:
             digests = list(pool.map(self.resolve, tags))
         found: dict[str, Revision] = {}
         for tag, digest in zip(tags, digests):
             found.setdefault(digest, Revision(digest)).tags.append(tag)
         return list(found.values())
+
+
+class _Rechunker:
+    """Cuts a stream of chunks into request bodies of exact sizes."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._left = b""
+
+    def take(self, n: int, progress: Progress) -> Iterator[bytes]:
+        while n > 0:
+            if not self._left:
+                self._left = next(self._chunks, b"")
+                if not self._left:
+                    raise TransferIncomplete("the file ended before the size the manifest gives",
+                                             "the model directory changed during the push: push it again")
+            piece, self._left = self._left[:n], self._left[n:]
+            n -= len(piece)
+            progress(len(piece))
+            yield piece
+
+
+def _range_end(value: str | None) -> int | None:
+    """The offset after a `Range: 0-N` header (the bytes a registry acknowledged). Distribution
+    answers 0-0 for an empty upload; pais never sends a 1-byte PATCH first, so 0-0 means 0."""
+    if not value or "-" not in value:
+        return None
+    end = value.rsplit("-", 1)[1]
+    if not end.isdigit():
+        return None
+    return 0 if value.strip() == "0-0" else int(end) + 1
 
 
 def _read_into(response: http.client.HTTPResponse, largest: int = 4 * DOWNLOAD_CHUNK) -> Iterator[bytes]:
@@ -427,7 +642,7 @@ def _skip(chunks: Iterator[bytes], skip: int) -> Iterator[bytes]:
         skip = 0
 
 
-def _next_link(response: httpx.Response) -> str | None:
+def _next_link(response: Answer) -> str | None:
     link: str | None = response.headers.get("Link")
     if not link or 'rel="next"' not in link:
         return None
@@ -482,8 +697,15 @@ class RegistryGallery:
                     found.setdefault(row.model, []).append(Revision(row.digest, sorted(row.tags)))
             return found
         names = [model] if model else self.models()
+
+        def revisions_of(name: str) -> list[Revision] | None:
+            try:
+                return self.repository(name).revisions(missing_ok=False)
+            except NotFound:
+                return None  # no such repository: not a model of this gallery
+
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            return dict(zip(names, pool.map(lambda name: self.repository(name).revisions(), names)))
+            return {n: r for n, r in zip(names, pool.map(revisions_of, names)) if r is not None}
 
     def prepare(self, settings: dict[str, Any]) -> StoreCheck:
         """Reachability, TLS, the auth scheme, whose credentials, and whether a push would be
