@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..app import init as gallery_init
+from ..app import maintenance
+from ..app.maintenance import DEFAULT_GRACE_S
 from ..app.galleries import open_gallery
 from ..errors import UsageError
 from . import settings
@@ -19,7 +21,7 @@ from .options import (
     OutputOpt,
     PlainHttpOpt,
 )
-from .output import command
+from .output import command, human_size
 
 app = typer.Typer(help="Create or check a gallery.", no_args_is_help=True)
 
@@ -83,3 +85,26 @@ def init(
         out.emit(data, lambda: out.fields(rows))
         if check.kind == "registry" and check.push_allowed is False:
             raise typer.Exit(1)
+
+
+@app.command()
+def gc(
+    model_store: ModelStoreOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go and how much it frees; remove nothing.")] = False,
+    grace: Annotated[float, typer.Option("--grace", min=0, help="Seconds: younger unreferenced blobs and staging files stay (a push may be writing them).")] = DEFAULT_GRACE_S,
+    output: OutputOpt = OutputFormat.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Remove blobs no revision reaches, orphaned referrer indexes and abandoned staging of an on-disk gallery."""
+    with command(output, debug) as out:
+        gallery = open_gallery(settings.context(), model_store)
+        out.note(f"using gallery {gallery.description}")
+        report = maintenance.collect_garbage(gallery, dry_run=dry_run, grace_s=grace)
+        verb = "would free" if dry_run else "freed"
+        out.emit(maintenance.report_json(report), lambda: out.fields([
+            (verb, human_size(report.bytes_freed)),
+            ("blobs", str(report.blobs)),
+            ("staging files", str(report.staging_files)),
+            ("referrer indexes", str(report.referrer_indexes)),
+            ("kept (younger than --grace)", str(report.kept_young)),
+        ]))

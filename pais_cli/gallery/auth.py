@@ -219,28 +219,34 @@ class RegistryAuth(httpx.Auth):
         if self.credentials is not None and not self.credentials.identity_token:
             headers["Authorization"] = self.credentials.basic_header()
         try:
-            if self.credentials is not None and self.credentials.identity_token:
-                form = {"grant_type": "refresh_token", "refresh_token": self.credentials.password,
-                        "service": params.get("service", ""), "scope": " ".join(scopes), "client_id": "pais"}
-                response = self._client_factory().post(realm, data=form)
-            else:
-                response = self._client_factory().get(url, headers=headers)
+            with self._client_factory() as client:
+                if self.credentials is not None and self.credentials.identity_token:
+                    form = {"grant_type": "refresh_token", "refresh_token": self.credentials.password,
+                            "service": params.get("service", ""), "scope": " ".join(scopes), "client_id": "pais"}
+                    request = client.build_request("POST", realm, data=form)
+                else:
+                    request = client.build_request("GET", url, headers=headers)
+                response = client.send(request, stream=True)
+                try:
+                    status, body = response.status_code, _read_token_answer(response, realm)
+                finally:
+                    response.close()
         except httpx.TransportError as exc:
             raise RegistryUnreachable(f"token service {realm} unreachable: {type(exc).__name__}",
                                       "check the registry's auth realm is reachable from here") from exc
-        if response.status_code in (401, 403):
+        if status in (401, 403):
             raise AuthenticationError(
                 f"{self._host} refused the credentials"
                 + (f" from {self.credentials.source}" if self.credentials else " (none were found)"),
                 f"run `docker login {self._host}` or set PAIS_REGISTRY_USERNAME and PAIS_REGISTRY_PASSWORD",
             )
-        if response.status_code != 200:
-            raise AuthenticationError(f"token service {realm} answered HTTP {response.status_code}",
+        if status != 200:
+            raise AuthenticationError(f"token service {realm} answered HTTP {status}",
                                       "check the registry's auth configuration")
         try:
-            body = response.json()
-            token = body.get("token") or body.get("access_token")
-            expires_in = int(body.get("expires_in") or 60)
+            answer = json.loads(body)
+            token = answer.get("token") or answer.get("access_token")
+            expires_in = int(answer.get("expires_in") or 60)
         except (ValueError, AttributeError, TypeError):
             token = None
         if not token:
@@ -251,6 +257,19 @@ class RegistryAuth(httpx.Auth):
         with self._lock:
             self._tokens[scopes] = (value, expiry)
         return value
+
+
+MAX_TOKEN_ANSWER = 1024 * 1024
+
+
+def _read_token_answer(response: httpx.Response, realm: str) -> bytes:
+    """A token answer is a few KiB; a hostile token service cannot make pais read more than 1 MiB."""
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > MAX_TOKEN_ANSWER:
+            raise AuthenticationError(f"token service {realm} sent more than 1 MiB", "check the registry's auth configuration")
+    return bytes(body)
 
 
 def _split_scope(scope: str) -> tuple[str, str, set[str]]:

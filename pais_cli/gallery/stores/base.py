@@ -168,6 +168,18 @@ class StoreCheck:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class GarbageReport:
+    """What a garbage collection removed (or, dry, would remove)."""
+
+    blobs: int = 0
+    staging_files: int = 0
+    referrer_indexes: int = 0
+    bytes_freed: int = 0
+    kept_young: int = 0  # unreferenced blobs and staging files younger than the grace period
+    dry_run: bool = False
+
+
 class GalleryStore(Protocol):
     """A gallery: many models, each a Repository."""
 
@@ -192,4 +204,8 @@ class GalleryStore(Protocol):
 
     def prepare(self, settings: dict[str, Any]) -> StoreCheck:
         """Create the gallery where the store can (on disk), or check it (a registry)."""
+        ...
+
+    def collect_garbage(self, dry_run: bool, grace_s: float) -> GarbageReport:
+        """Remove what no revision reaches; a registry collects its own (UsageError)."""
         ...

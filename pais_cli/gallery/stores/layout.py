@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from ..harbor import HarborProject
 from ..mediatypes import ANNOTATION_REF_NAME, OCI_INDEX
 from ..oci import Descriptor, Manifest, canonical_json, sha256_digest
 from ..reference import REFERRERS_TAG, check_model_name
-from .base import Progress, Revision, Source, StoreCheck, no_progress
+from .base import GarbageReport, Progress, Revision, Source, StoreCheck, no_progress
 from .files import free_bytes, iter_file, write_verified
 
 GALLERY_MARKER = "pais-gallery.json"
@@ -202,6 +203,57 @@ class LayoutRepository:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    def collect_garbage(self, report: GarbageReport, cutoff: float) -> None:
+        with self._locked():
+            index = self._index()
+            entries: list[dict[str, Any]] = index.get("manifests", [])
+            revisions = {e["digest"] for e in entries if not REFERRERS_TAG.match(_tag(e) or "")}
+            orphans = [e for e in entries if (tag := _tag(e)) and REFERRERS_TAG.match(tag)
+                       and tag.replace("-", ":", 1) not in revisions]
+            if orphans:
+                report.referrer_indexes += len(orphans)
+                if not report.dry_run:
+                    entries[:] = [e for e in entries if e not in orphans]
+                    _atomic_write(self.root / "index.json", canonical_json(index))
+            reachable = self._reachable([e["digest"] for e in entries if e not in orphans])
+            blob_dir = self.root / "blobs" / "sha256"
+            for blob in sorted(blob_dir.iterdir()) if blob_dir.is_dir() else []:
+                if f"sha256:{blob.name}" not in reachable:
+                    self._collect(blob, report, cutoff, "blobs")
+            staging = self.root / STAGING
+            leftovers = [*(sorted(staging.iterdir()) if staging.is_dir() else []), *sorted(self.root.glob(".*.tmp"))]
+            for partial in leftovers:  # partial blobs and index writes of killed processes
+                self._collect(partial, report, cutoff, "staging_files")
+
+    def _collect(self, path: Path, report: GarbageReport, cutoff: float, kind: str) -> None:
+        st = path.lstat()
+        if st.st_mtime > cutoff:
+            report.kept_young += 1
+            return
+        setattr(report, kind, getattr(report, kind) + 1)
+        report.bytes_freed += st.st_size
+        if not report.dry_run:
+            path.unlink(missing_ok=True)
+
+    def _reachable(self, roots: list[str]) -> set[str]:
+        """Every blob the manifests and indexes in `roots` reach, themselves included."""
+        seen: set[str] = set()
+        todo = list(roots)
+        while todo:
+            digest = todo.pop()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            try:
+                obj = json.loads(self.blob_path(digest).read_bytes())
+            except (OSError, ValueError):
+                continue  # a missing or non-JSON root: nothing below it to keep
+            if not isinstance(obj, dict):
+                continue
+            children = [obj.get("config"), *(obj.get("layers") or []), *(obj.get("manifests") or [])]
+            todo.extend(c["digest"] for c in children if isinstance(c, dict) and isinstance(c.get("digest"), str))
+        return seen
+
     def tags(self) -> list[str]:
         return sorted(
             tag
@@ -247,6 +299,17 @@ class LayoutGallery:
     def harbor(self) -> HarborProject | None:
         return None
 
+    def collect_garbage(self, dry_run: bool, grace_s: float) -> GarbageReport:
+        """Per model, under its lock: referrer indexes whose subject is gone, then every blob no
+        manifest of index.json reaches (untagged revisions and referrers included), then
+        abandoned staging files. Blobs and staging younger than `grace_s` stay: a push that is
+        running writes its blobs before its manifest."""
+        report = GarbageReport(dry_run=dry_run)
+        cutoff = time.time() - grace_s
+        for model in self.models():
+            self.repository(model).collect_garbage(report, cutoff)
+        return report
+
     def catalog(self, model: str | None = None) -> dict[str, list[Revision]]:
         names = self.models()
         if not names and not (self.root / GALLERY_MARKER).is_file():
@@ -277,6 +340,11 @@ class LayoutGallery:
             else:
                 dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         return sorted(names)
+
+
+def _tag(entry: dict[str, Any]) -> str | None:
+    tag = entry.get("annotations", {}).get(ANNOTATION_REF_NAME)
+    return tag if isinstance(tag, str) else None
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

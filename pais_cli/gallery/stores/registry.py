@@ -54,7 +54,7 @@ from ..oci import Descriptor, Manifest, sha256_digest
 from ..reference import REFERRERS_TAG, RegistryLocation
 from ...units import format_size
 from ..network import NetworkPolicy
-from .base import ChunkStream, Progress, Revision, Source, StoreCheck, Stopped, no_progress
+from .base import ChunkStream, GarbageReport, Progress, Revision, Source, StoreCheck, Stopped, no_progress
 from .sessions import UploadSession, UploadSessions
 
 ACCEPT_MANIFESTS = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST))
@@ -150,20 +150,18 @@ class RegistryClient:
             return self._client
 
     def _detect_scheme(self) -> str:
-        """HTTPS always; plain HTTP only for a loopback registry that does not speak TLS."""
-        def probe() -> str:
-            try:
-                with self._plain_client() as client:
-                    client.get(f"https://{self.host}/v2/")
-                return "https"
-            except httpx.ConnectError as exc:
-                if is_loopback(self.host) and _is_tls_protocol_error(exc):
-                    return "http"
-                raise self.transport_error(exc) from exc
-            except httpx.TransportError as exc:
-                raise self.transport_error(exc) from exc
-
-        return self.network.call(f"connect to {self.host}", probe)
+        """HTTPS always; plain HTTP only for a loopback registry that does not speak TLS. One
+        probe: the request that needs the scheme carries the retries."""
+        try:
+            with self._plain_client() as client:
+                client.get(f"https://{self.host}/v2/")
+            return "https"
+        except httpx.ConnectError as exc:
+            if is_loopback(self.host) and _is_tls_protocol_error(exc):
+                return "http"
+            raise self.transport_error(exc) from exc
+        except httpx.TransportError as exc:
+            raise self.transport_error(exc) from exc
 
     def transport_error(self, exc: Exception) -> RegistryError:
         text = str(exc)
@@ -706,6 +704,11 @@ class RegistryGallery:
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             return {n: r for n, r in zip(names, pool.map(revisions_of, names)) if r is not None}
+
+    def collect_garbage(self, dry_run: bool, grace_s: float) -> GarbageReport:
+        raise UsageError(f"{self.description} is a registry: it collects its own garbage",
+                         "run the registry's garbage collection (Harbor: Administration > Clean Up; "
+                         "distribution: `registry garbage-collect`)")
 
     def prepare(self, settings: dict[str, Any]) -> StoreCheck:
         """Reachability, TLS, the auth scheme, whose credentials, and whether a push would be
