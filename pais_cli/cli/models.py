@@ -18,6 +18,7 @@ from ..errors import UsageError, ValidationFailed
 from ..gallery.reference import RevisionRef
 from . import settings
 from .options import (
+    AllowCodeOpt,
     AllowRemoteCodeOpt,
     CaFileOpt,
     ChecksumsOpt,
@@ -72,6 +73,7 @@ def push(
     clamd: ClamdOpt = None,
     clamd_window: ClamdWindowOpt = None,
     allow_remote_code: AllowRemoteCodeOpt = False,
+    allow_code: AllowCodeOpt = None,
     sandbox: SandboxOpt = None,
     target: TargetOpt = None,
     require_smoke: RequireSmokeOpt = False,
@@ -108,7 +110,7 @@ def push(
                     checks=check_options(
                         skip, checksums, clamd, clamd_window, allow_remote_code, jobs,
                         SmokeFlags(sandbox, target, require_smoke, smoke_timeout, smoke_memory, docker_host, engine_image),
-                        gallery.settings.require_smoke, include_hidden),
+                        gallery.settings.require_smoke, include_hidden, allow_code),
                 )
         except ValidationFailed as exc:
             if out.json and exc.report is not None:
@@ -197,6 +199,7 @@ def validate(
     clamd: ClamdOpt = None,
     clamd_window: ClamdWindowOpt = None,
     allow_remote_code: AllowRemoteCodeOpt = False,
+    allow_code: AllowCodeOpt = None,
     sandbox: SandboxOpt = None,
     target: TargetOpt = None,
     require_smoke: RequireSmokeOpt = False,
@@ -217,7 +220,7 @@ def validate(
         ctx = settings.context()
         flags = SmokeFlags(sandbox, target, require_smoke, smoke_timeout, smoke_memory, docker_host, engine_image)
         options = check_options(skip, checksums, clamd, clamd_window, allow_remote_code, jobs, flags,
-                                include_hidden=include_hidden)
+                                include_hidden=include_hidden, allow_code=allow_code)
         stored = tag is not None or digest is not None or model_store is not None
         if stored:
             if directory is not None or not model_name:
