@@ -68,10 +68,7 @@ def _member_content(entry: SnapshotFile, member: archives.Member, allow_remote_c
     findings: list[Finding] = []
     if (f := code_finding(member.name, member.head, member.data, allow_code, shown_as=shown)) is not None:
         findings.append(f)
-    lower = member.name.lower()
-    if lower.endswith(".py"):
-        findings.append(Finding("format.remote-code", Severity.warning if allow_remote_code else Severity.error,
-                                f"{shown}: Python code inside an archive in the model", entry.path, REMOTE_CODE_HINT))
+    lower = member.name.lower()  # .py members are not imported from an archive; TorchScript's code/ is vetted by serialization
     if member.data is not None and (configs.is_config(lower) or lower.endswith(".jinja")):
         for f in configs.check_config_bytes(member.name, member.data, allow_remote_code):
             findings.append(Finding(f.rule, f.severity, f"{shown}: {f.message}", entry.path, f.hint))
