@@ -38,7 +38,7 @@ class Budget:
     def for_size(cls, size: int) -> Budget:
         # 10,000 members plus one per 64 KiB: torch zips hold one member per tensor (megabytes
         # each), .npz one per array; tens of thousands of tiny members is a stall, not a model
-        return cls(members=10_000 + size // 65536, inflated=min(256 << 30, 64 << 20 + size * 200))
+        return cls(members=10_000 + size // 65536, inflated=min(256 << 30, (64 << 20) + size * 200))
 
 
 @dataclass
