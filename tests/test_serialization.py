@@ -265,22 +265,22 @@ def test_text_and_binary_non_pickles_are_not_flagged(tmp_path: Path) -> None:
 def test_opcode_bound_fails_as_unanalysable(tmp_path: Path) -> None:
     write(tmp_path, "pytorch_model.bin", m.torch_zip(m.state_dict_pickle()))
     result = check(tmp_path, Limits(max_ops=10))
-    the_finding(result, "pytorch_model.bin", "serialization.unanalysable", "more than 10 opcodes")
+    the_finding(result, "pytorch_model.bin", "serialization.resource-limits", "more than 10 opcodes")
 
 
-def test_depth_and_member_bounds_fail_as_unanalysable(tmp_path: Path) -> None:
+def test_depth_and_member_bounds_fail_as_resource_limits(tmp_path: Path) -> None:
     write(tmp_path, "nested.zip", m.zip_bytes({"a.zip": m.zip_bytes({"b.zip": m.zip_bytes({"c.pkl": m.benign_int_pickle()})})}))
     write(tmp_path, "many.zip", m.zip_bytes({f"f{i}.txt": b"x" for i in range(20)}))
     result = check(tmp_path, Limits(max_depth=2, max_members=10))
-    the_finding(result, "nested.zip", "serialization.unanalysable", "nested deeper than 2")
-    the_finding(result, "many.zip", "serialization.unanalysable", "20 archive members")
+    the_finding(result, "nested.zip", "serialization.resource-limits", "nested deeper than 2")
+    the_finding(result, "many.zip", "serialization.resource-limits", "20 archive members")
 
 
 def test_file_opcode_budget_covers_all_members(tmp_path: Path) -> None:
     members = {f"m{i}.pkl": pickle.dumps(list(range(50)), protocol=4) for i in range(10)}
     write(tmp_path, "many.zip", m.zip_bytes(members))
     result = check(tmp_path, Limits(max_file_ops=200))
-    the_finding(result, "many.zip", "serialization.unanalysable", "more than 200 opcodes in this file")
+    the_finding(result, "many.zip", "serialization.resource-limits", "more than 200 opcodes in this file")
 
 
 def test_decompression_budget_stops_a_bomb(tmp_path: Path) -> None:
@@ -288,7 +288,7 @@ def test_decompression_budget_stops_a_bomb(tmp_path: Path) -> None:
 
     write(tmp_path, "bomb.zip", m.zip_bytes({"big.pkl": b"\x80\x04" + b"N0" * (4 << 20) + b"N."}, zipfile.ZIP_DEFLATED))
     result = check(tmp_path, Limits(max_archive_bytes=1 << 20))
-    the_finding(result, "bomb.zip", "serialization.unanalysable", "decompressed bytes")
+    the_finding(result, "bomb.zip", "serialization.resource-limits", "decompressed bytes")
 
 
 def test_walker_resolves_stack_global_through_dup_and_marks() -> None:

@@ -19,6 +19,7 @@ from ..gallery.reference import RevisionRef
 from . import settings
 from ..gallery.network import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, DEFAULT_STALL_TIMEOUT
 from .options import (
+    AllowCodeOpt,
     AllowRemoteCodeOpt,
     ChunkSizeOpt,
     ConnectTimeoutOpt,
@@ -86,6 +87,7 @@ def push(
     clamd: ClamdOpt = None,
     clamd_window: ClamdWindowOpt = None,
     allow_remote_code: AllowRemoteCodeOpt = False,
+    allow_code: AllowCodeOpt = None,
     sandbox: SandboxOpt = None,
     target: TargetOpt = None,
     require_smoke: RequireSmokeOpt = False,
@@ -128,7 +130,7 @@ def push(
                     checks=check_options(
                         skip, checksums, clamd, clamd_window, allow_remote_code, jobs,
                         SmokeFlags(sandbox, target, require_smoke, smoke_timeout, smoke_memory, docker_host, engine_image),
-                        gallery.settings.require_smoke, include_hidden),
+                        gallery.settings.require_smoke, include_hidden, allow_code),
                 )
         except ValidationFailed as exc:
             if out.json and exc.report is not None:
@@ -222,6 +224,7 @@ def validate(
     clamd: ClamdOpt = None,
     clamd_window: ClamdWindowOpt = None,
     allow_remote_code: AllowRemoteCodeOpt = False,
+    allow_code: AllowCodeOpt = None,
     sandbox: SandboxOpt = None,
     target: TargetOpt = None,
     require_smoke: RequireSmokeOpt = False,
@@ -246,7 +249,7 @@ def validate(
         ctx = settings.context()
         flags = SmokeFlags(sandbox, target, require_smoke, smoke_timeout, smoke_memory, docker_host, engine_image)
         options = check_options(skip, checksums, clamd, clamd_window, allow_remote_code, jobs, flags,
-                                include_hidden=include_hidden)
+                                include_hidden=include_hidden, allow_code=allow_code)
         stored = tag is not None or digest is not None or model_store is not None
         if stored:
             if directory is not None or not model_name:

@@ -66,6 +66,11 @@ ClamdWindowOpt = Annotated[
     Optional[str], typer.Option("--clamd-window", help="Bytes clamd scans per stream, e.g. 100MiB (default: from clamd.conf or calibration).")
 ]
 AllowRemoteCodeOpt = Annotated[bool, typer.Option("--allow-remote-code", help="Accept .py files and auto_map (transformers would run them).")]
+AllowCodeOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--allow-code", help="Accept this binary, script or install file in the model (a path, directory/ "
+                 "or glob, relative to the model); recorded in the report. Repeatable."),
+]
 ReportFileOpt = Annotated[Optional[Path], typer.Option("--report", help="Also write the JSON report to this file.")]
 SandboxOpt = Annotated[
     Optional[str],

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from .safeio import open_regular
+
 MAGIC = b"GGUF"
 MAX_STRING = 64 * 1024 * 1024  # a chat template is KBs; a 64 MiB string is an attack
 MAX_DIMS = 4  # GGML_MAX_DIMS
@@ -174,8 +176,8 @@ def parse(reader: ExactReader) -> GGUFInfo:
 
 
 def read_info(path: Path) -> GGUFInfo:
-    size = path.stat().st_size
-    with path.open("rb") as f:
+    with open_regular(path) as f:
+        size = path.stat().st_size
         info = parse(FileReader(f, size))
     alignment = info.metadata.get("general.alignment", 32)
     if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):

@@ -45,6 +45,7 @@ import lzma
 import re
 import struct
 import tarfile
+import time
 import zipfile
 import zlib
 
@@ -55,6 +56,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
+
+from .archives import zip_entry_count
+from .safeio import open_regular
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,13 @@ class Limits:
     max_json_bytes: int = 64 << 20  # JSON documents (config.json, HDF5 model_config)
     max_raw_scan_bytes: int = 16 << 30  # bytes of an HDF5 file searched for embedded JSON
     capture_bytes: int = 16 << 20  # pickles up to this size are kept for a second opinion
+    base_members: int = 10_000  # archive members allowed in any archive ...
+    bytes_per_member: int = 65536  # ... plus one per this many bytes of it (tensors are megabytes)
+    max_seconds: float = 120.0  # wall-time backstop per model file; the counts above bound the work
+
+    def members_for(self, size: int | None) -> int:
+        """Members allowed in an archive of `size` bytes: work scales with the file, within max_members."""
+        return min(self.max_members, self.base_members + (size or 0) // self.bytes_per_member)
 
 
 DEFAULT_LIMITS = Limits()
@@ -204,6 +215,7 @@ class PickleInfo:
     complete: bool = False  # reached STOP with a well-formed stack
     error: str | None = None  # why the walk stopped before STOP
     limit_hit: bool = False  # stopped by one of our bounds, not by the data
+    ambiguous: bool = False  # stopped because loaders would read the bytes differently (a FRAME straddle)
     ops: int = 0
     globals: dict[tuple[str, str], GlobalUse] = field(default_factory=dict)
     unresolved: list[str] = field(default_factory=list)  # globals we cannot name statically
@@ -227,6 +239,8 @@ class PickleInfo:
 @dataclass
 class Problem:
     """Something the scanner could not analyse, or a structure worth reporting."""
+
+    LIMITS = "serialization.resource-limits"  # a work budget ran out: the numbers are in the message
 
     location: str
     rule: str  # e.g. "serialization.unanalysable"
@@ -257,6 +271,9 @@ class FileScan:
     decompressed: int = 0
     ops: int = 0  # opcodes walked in this file
     ops_exhausted: bool = False
+    torchscript: list[str] = field(default_factory=list)  # locations of TorchScript archives ("file!" prefixes)
+    torchscript_code: list[tuple[str, str]] = field(default_factory=list)  # (location, source) of code/*.py
+    keras_flags: list[tuple[str, str]] = field(default_factory=list)  # (location, what) e.g. safe_mode off
 
 
 # --------------------------------------------------------------------------- bounded reader
@@ -859,7 +876,7 @@ def walk_pickles(stream: IO[bytes], location: str = "", *, size: int | None = No
         except (_Limit, _Malformed):
             break
         if index == limits.max_pickles_per_stream:
-            problems.append(Problem(location, "serialization.unanalysable", "error",
+            problems.append(Problem(location, Problem.LIMITS, "error",
                                     f"more than {limits.max_pickles_per_stream} concatenated pickles; the rest was not analysed"))
             break
         info = PickleInfo(location, index, reader.pos)
@@ -900,6 +917,7 @@ def _run(walk: _Walk) -> None:
     except _Limit as exc:
         info.error = f"{exc} (byte {walk.op_offset})"
         info.limit_hit = True
+        info.ambiguous = isinstance(exc, _Straddle)
 
 
 # --------------------------------------------------------------------------- content sniffing
@@ -1077,6 +1095,7 @@ class _Scanner:
         self.limits = limits
         self.checked_calls = checked_calls
         self.on_pickle = on_pickle
+        self.deadline = time.monotonic() + limits.max_seconds
 
     def count(self, n: int) -> None:
         self.scan.decompressed += n
@@ -1086,12 +1105,20 @@ class _Scanner:
     def problem(self, location: str, message: str, severity: str = "error", rule: str = "serialization.unanalysable") -> None:
         self.scan.problems.append(Problem(location, rule, severity, message))
 
+    def limit(self, location: str, message: str) -> None:
+        self.problem(location, message, "error", Problem.LIMITS)
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise _Limit(f"analysis took over {self.limits.max_seconds:.0f} s (wall-time backstop)")
+
     # ---- one blob: every way a loader could read it, independently (polyglots included)
     def blob(self, blob: _Blob, depth: int) -> None:
+        self.check_time()
         try:
             head = blob.head()
         except _Limit as exc:
-            self.problem(blob.location, f"not analysed: {exc}")
+            self.limit(blob.location, f"not analysed: {exc}")
             return
         if not head:
             return
@@ -1109,12 +1136,12 @@ class _Scanner:
             containers.append(self.compressed)  # joblib.load (and pandas.read_pickle) decompress
         for container in containers:
             if depth >= self.limits.max_depth:
-                self.problem(blob.location, f"archive or compressed stream nested deeper than {self.limits.max_depth} levels; not analysed")
+                self.limit(blob.location, f"archive or compressed stream nested deeper than {self.limits.max_depth} levels; not analysed")
                 break
             try:
                 container(blob, head, depth + 1)
             except _Limit as exc:
-                self.problem(blob.location, f"not fully analysed: {exc}")
+                self.limit(blob.location, f"not fully analysed: {exc}")
         if self.hdf5_candidate(blob, head):
             self.hdf5_json(blob)
         if blob.name.lower().endswith(".json"):
@@ -1126,7 +1153,7 @@ class _Scanner:
         if ops_left <= 0:
             if not self.scan.ops_exhausted:
                 self.scan.ops_exhausted = True
-                self.problem(location, f"more than {self.limits.max_file_ops} opcodes in this file; the rest was not analysed")
+                self.limit(location, f"more than {self.limits.max_file_ops} opcodes in this file; the rest was not analysed")
             return []
         # torch.load unpickles archive members named *.pkl (data.pkl, constants.pkl) and a legacy
         # tar's "pickle" member with a persistent_load; nothing unpickles a top-level file with one
@@ -1140,7 +1167,7 @@ class _Scanner:
                                                  checked_calls=self.checked_calls, persistent_ok=persistent_ok,
                                                  max_ops=min(self.limits.max_ops, ops_left), stats=stats)
         except _Limit as exc:  # the decompression budget ran out under the walker
-            self.problem(location, f"not fully analysed: {exc}")
+            self.limit(location, f"not fully analysed: {exc}")
             return []
         except OSError as exc:
             self.problem(location, f"could not be read: {exc}", "warning")
@@ -1173,7 +1200,7 @@ class _Scanner:
         else:
             return  # numpy refuses other versions before reading further
         if hlen > self.limits.max_json_bytes:
-            self.problem(blob.location, f".npy header of {hlen} bytes exceeds the bound; not analysed")
+            self.limit(blob.location, f".npy header of {hlen} bytes exceeds the bound; not analysed")
             return
         descr = None
         try:
@@ -1201,16 +1228,22 @@ class _Scanner:
         if blob.seekable:
             return blob.opener(stack)
         if blob.size is not None and blob.size > self.limits.max_buffered_member:
-            self.problem(blob.location, f"nested archive of {blob.size} bytes exceeds the "
+            self.limit(blob.location, f"nested archive of {blob.size} bytes exceeds the "
                          f"{self.limits.max_buffered_member}-byte bound; not analysed")
             return None
         data = _read_up_to(blob.opener(stack), self.limits.max_buffered_member + 1)
         if len(data) > self.limits.max_buffered_member:
-            self.problem(blob.location, f"nested archive exceeds the {self.limits.max_buffered_member}-byte bound; not analysed")
+            self.limit(blob.location, f"nested archive exceeds the {self.limits.max_buffered_member}-byte bound; not analysed")
             return None
         return io.BytesIO(data)
 
     def zip(self, blob: _Blob, head: bytes, depth: int) -> None:
+        allowed = self.limits.members_for(blob.size)
+        declared = _zip_declared_entries(blob) if blob.top_path is not None else None
+        if declared is not None and declared > allowed:  # judged from the end record: no listing at all
+            self.limit(blob.location, f"{declared} archive members exceed the bound of {allowed} for "
+                       f"{blob.size} bytes; not analysed")
+            return
         with ExitStack() as stack:
             f = self._seekable(blob, stack)
             if f is None:
@@ -1233,13 +1266,19 @@ class _Scanner:
                 kind = "npz"
             elif "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
                 kind = "keras"
+            roots = {n.split("/", 1)[0] for n in names if n.endswith("/constants.pkl")}
+            if any(f"{r}/code/" in n for r in roots for n in names[:10_000]) and len(infos) <= allowed:
+                kind = "torchscript"
+                self.scan.torchscript.append(f"{blob.location}!")
+                self.torchscript_code(blob, zf, infos)
             self.scan.kinds.add(kind)
             self.scan.archives.append({"location": blob.location, "kind": kind, "members": len(infos)})
-            if len(infos) > self.limits.max_members:
-                self.problem(blob.location, f"{len(infos)} archive members exceed the bound of {self.limits.max_members}; "
-                             "the rest were not analysed")
+            if len(infos) > allowed:
+                self.limit(blob.location, f"{len(infos)} archive members exceed the bound of {allowed} for "
+                           f"{blob.size} bytes; not analysed")
+                return
             # every entry, by its ZipInfo: duplicate names and odd names are all covered
-            for info in infos[:self.limits.max_members]:
+            for info in infos:
                 if info.is_dir():
                     continue
                 loc = f"{blob.location}!{info.filename}"
@@ -1254,6 +1293,25 @@ class _Scanner:
                     self.blob(_Blob(loc, info.filename, info.file_size, opener), depth)
                 except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
                     self.problem(loc, f"archive member cannot be read: {exc}", "warning")
+
+    def torchscript_code(self, blob: _Blob, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
+        """The TorchScript source under code/ (torch.jit.load compiles it): kept for the code rules."""
+        budget = self.limits.max_json_bytes
+        for info in infos:
+            if "/code/" not in info.filename or not info.filename.endswith(".py") or info.is_dir():
+                continue
+            loc = f"{blob.location}!{info.filename}"
+            if info.file_size > budget:
+                self.limit(loc, f"TorchScript code of {info.file_size} bytes exceeds the remaining bound of {budget}; not analysed")
+                return
+            try:
+                with _open_member(zf, info) as m:
+                    data = _read_up_to(cast(IO[bytes], _Counted(m, self)), info.file_size)
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError, zlib.error) as exc:
+                self.problem(loc, f"TorchScript code cannot be read: {exc}")
+                continue
+            budget -= len(data)
+            self.scan.torchscript_code.append((loc, data.decode("utf-8", "replace")))
 
     def sevenzip(self, blob: _Blob, head: bytes, depth: int) -> None:
         try:
@@ -1332,12 +1390,13 @@ class _Scanner:
             if archive.needs_password():
                 self.problem(blob.location, "encrypted 7z archive cannot be analysed")
                 return
-            if len(files) > self.limits.max_members:
-                self.problem(blob.location, f"{len(files)} archive members exceed the bound of {self.limits.max_members}; not analysed")
+            if len(files) > self.limits.members_for(blob.size):
+                self.limit(blob.location, f"{len(files)} archive members exceed the bound of "
+                           f"{self.limits.members_for(blob.size)} for {blob.size} bytes; not analysed")
                 return
             declared = sum(int(i.uncompressed or 0) for i in files)
             if self.scan.decompressed + declared > self.limits.max_archive_bytes:
-                self.problem(blob.location, f"7z archive declares {declared} decompressed bytes, over the bound; not analysed")
+                self.limit(blob.location, f"7z archive declares {declared} decompressed bytes, over the bound; not analysed")
                 return
             factory = Factory()
             try:
@@ -1346,7 +1405,7 @@ class _Scanner:
                 raise
             except Exception as exc:  # noqa: BLE001 - corrupt member, bomb guard, unsupported codec
                 if type(exc).__name__ == "DecompressionBombError":  # py7zr's own guard, at our budget
-                    self.problem(blob.location, f"not fully analysed: more than {self.limits.max_archive_bytes} "
+                    self.limit(blob.location, f"not fully analysed: more than {self.limits.max_archive_bytes} "
                                  "decompressed bytes")
                 else:
                     self.problem(blob.location, f"7z archive could not be fully decompressed: {exc}", "warning")
@@ -1365,9 +1424,11 @@ class _Scanner:
             self.scan.archives.append(entry)
             try:
                 for count, member in enumerate(tf):
-                    if count >= self.limits.max_members:
-                        self.problem(blob.location, f"more than {self.limits.max_members} tar members; the rest were not analysed")
+                    if count >= self.limits.members_for(blob.size):
+                        self.limit(blob.location, f"more than {self.limits.members_for(blob.size)} tar members in "
+                                   f"{blob.size} bytes; the rest were not analysed")
                         break
+                    self.check_time()
                     entry["members"] = count + 1
                     names.append(member.name)
                     if not member.isfile():
@@ -1485,14 +1546,16 @@ class _Scanner:
         self.keras_doc(blob.location, obj)
 
     def keras_doc(self, location: str, obj: Any) -> None:
-        nodes = keras_nodes(obj, location)
+        nodes = keras_nodes(obj, location, flags=self.scan.keras_flags)
         if nodes:
             self.scan.keras_configs.append(location)
             self.scan.keras.extend(nodes)
 
 
-def keras_nodes(obj: Any, location: str, max_nodes: int = 5_000_000) -> list[KerasNode]:
-    """Every serialized Keras object ({"class_name": ..., "config": ...}) in a JSON document."""
+def keras_nodes(obj: Any, location: str, max_nodes: int = 5_000_000,
+                flags: list[tuple[str, str]] | None = None) -> list[KerasNode]:
+    """Every serialized Keras object ({"class_name": ..., "config": ...}) in a JSON document.
+    `flags` collects settings that turn Keras' safe mode off (`"safe_mode": false`)."""
     out: list[KerasNode] = []
     todo = [obj]
     seen = 0
@@ -1500,10 +1563,13 @@ def keras_nodes(obj: Any, location: str, max_nodes: int = 5_000_000) -> list[Ker
         cur = todo.pop()
         seen += 1
         if isinstance(cur, dict):
+            if flags is not None and cur.get("safe_mode") is False:
+                flags.append((location, "sets safe_mode to false"))
             cls = cur.get("class_name")
             if isinstance(cls, str) and "config" in cur:
                 cfg = cur.get("config")
-                name = cfg.get("name") if isinstance(cfg, dict) else None
+                # a serialized function is {"class_name": "function", "config": "relu", ...}
+                name = cfg.get("name") if isinstance(cfg, dict) else cfg if isinstance(cfg, str) else None
                 module = cur.get("module")
                 reg = cur.get("registered_name")
                 out.append(KerasNode(location, cls, module if isinstance(module, str) else None,
@@ -1570,6 +1636,13 @@ def _embedded_json(blob: _Blob, limits: Limits) -> Iterator[tuple[str, Any]]:
             pos += len(chunk)
 
 
+def _zip_declared_entries(blob: _Blob) -> int | None:
+    try:
+        return zip_entry_count(blob.top_path, blob.size) if blob.top_path is not None and blob.size else None
+    except (OSError, struct.error):
+        return None
+
+
 def scan_file(path: Path, display: str | None = None, limits: Limits = DEFAULT_LIMITS,
               checked_calls: CheckedCalls | None = None,
               on_pickle: Callable[[PickleInfo], None] | None = None) -> FileScan:
@@ -1578,7 +1651,7 @@ def scan_file(path: Path, display: str | None = None, limits: Limits = DEFAULT_L
     display = display or path.name
     scan = FileScan(display)
     size = path.stat().st_size
-    blob = _Blob(display, path.name, size, lambda st: st.enter_context(path.open("rb")), True, top_path=path)
+    blob = _Blob(display, path.name, size, lambda st: st.enter_context(open_regular(path)), True, top_path=path)
     scanner = _Scanner(scan, limits, checked_calls, on_pickle)
     try:
         scanner.blob(blob, 0)

@@ -7,6 +7,8 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from .safeio import open_regular
+
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors library's own bound
 
 DTYPE_BYTES = {
@@ -22,8 +24,8 @@ class SafetensorsHeaderError(ValueError):
 
 
 def read_header(path: Path) -> dict[str, Any]:
-    size = path.stat().st_size
-    with path.open("rb") as f:
+    with open_regular(path) as f:
+        size = path.stat().st_size
         prefix = f.read(8)
         if len(prefix) != 8:
             raise SafetensorsHeaderError("shorter than the 8-byte header length")
@@ -35,6 +37,8 @@ def read_header(path: Path) -> dict[str, Any]:
         header = json.loads(raw)
     except ValueError as exc:
         raise SafetensorsHeaderError(f"header is not JSON: {exc}") from exc
+    except RecursionError as exc:  # json recurses per nesting level: a deep header is refused, not a crash
+        raise SafetensorsHeaderError("header JSON nests deeper than the parser's bound") from exc
     if not isinstance(header, dict):
         raise SafetensorsHeaderError("header is not a JSON object")
     return header
@@ -73,7 +77,7 @@ def layout_problems(path: Path) -> list[str]:
         header = read_header(path)
     except SafetensorsHeaderError as exc:
         return [str(exc)]
-    with path.open("rb") as f:
+    with open_regular(path) as f:
         (length,) = struct.unpack("<Q", f.read(8))
     data_size = path.stat().st_size - 8 - length
     problems: list[str] = []

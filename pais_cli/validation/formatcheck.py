@@ -3,27 +3,28 @@ archives that escape or explode, no links out of the model. Reads headers only."
 
 from __future__ import annotations
 
-import json
+import lzma
 import re
+import struct
 import tarfile
 import zipfile
+import zlib
 from pathlib import PurePosixPath
 
-from ..formats import gguf, safetensors
+from ..formats import archives, gguf, safetensors
+from ..formats.safeio import read_prefix
 from ..modeldir.snapshot import DirectoryProblem, DirectorySnapshot, SnapshotFile
+from . import configs, onnxcheck
+from .codefiles import HEAD_BYTES, AllowCode, code_finding
+from .configs import REMOTE_CODE_HINT
 from .report import CheckResult, Finding, Severity
+from .rules import RULESET_VERSION
 
 MAX_RATIO = 200  # uncompressed / compressed; model weights barely compress, bombs compress 1000:1
 MAX_UNCOMPRESSED = 256 * 1024**3  # 256 GiB: bigger than any archive a model should ship
-MAX_MEMBERS = 100_000
 PICKLE_ERA = {".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle"}
-REMOTE_CODE_HINT = "review the code, then pass --allow-remote-code; transformers runs it with trust_remote_code=True"
-# Jinja constructs that reach Python objects: the known llama.cpp / transformers template escapes.
-TEMPLATE_CODE = re.compile(
-    r"__\w+__|\.mro\b|\bimport\b|\bos\.|\bsubprocess\b|\bpopen\b|\beval\s*\(|\bexec\s*\(|\bgetattr\b|\bself\._|"
-    r"\blipsum\b|\bcycler\b|\bjoiner\b|\brequest\.|\bconfig\.__",
-    re.IGNORECASE,
-)
+ARCHIVE_SUFFIXES = {".zip", ".7z", ".tar", ".tgz", ".npz", ".nemo", ".keras"}
+SMALL_FILE = 1 << 20  # files read whole for the text rules (requirements, .pth, setup.py)
 
 
 def _problem_finding(p: DirectoryProblem) -> Finding:
@@ -42,32 +43,9 @@ def _gguf(entry: SnapshotFile) -> list[Finding]:
     except (gguf.GGUFError, OSError) as exc:
         return [Finding("format.gguf", Severity.error, f"invalid GGUF: {exc}", entry.path, "re-convert the model with llama.cpp")]
     template = info.chat_template
-    if template and (match := TEMPLATE_CODE.search(template)):
-        return [Finding("format.chat-template-code", Severity.error,
-                        f"chat template reaches for Python objects ({match.group(0)!r}): a template injection",
+    if template and (problem := configs.template_problem(template)):
+        return [Finding("format.chat-template-code", Severity.error, problem,
                         entry.path, "replace tokenizer.chat_template with the model's published template")]
-    return []
-
-
-def _hf_config(entry: SnapshotFile, allow_remote_code: bool) -> list[Finding]:
-    try:
-        if entry.size > 16 * 1024 * 1024:
-            return []
-        obj = json.loads(entry.full.read_bytes())
-    except (OSError, ValueError):
-        # Engines refuse to load a model whose config.json does not parse; other configs are optional.
-        severity = Severity.error if entry.path.rsplit("/", 1)[-1] == "config.json" else Severity.warning
-        return [Finding("format.json", severity, "config file is not valid JSON", entry.path,
-                        "re-export the model's configuration files")]
-    if isinstance(obj, dict) and obj.get("auto_map"):
-        severity = Severity.warning if allow_remote_code else Severity.error
-        return [Finding("format.remote-code", severity,
-                        f"auto_map makes transformers import code from the model: {json.dumps(obj['auto_map'])[:200]}",
-                        entry.path, REMOTE_CODE_HINT)]
-    if isinstance(obj, dict) and isinstance(obj.get("chat_template"), str) and (m := TEMPLATE_CODE.search(obj["chat_template"])):
-        return [Finding("format.chat-template-code", Severity.error,
-                        f"chat template reaches for Python objects ({m.group(0)!r}): a template injection", entry.path,
-                        "replace chat_template with the model's published template")]
     return []
 
 
@@ -79,67 +57,119 @@ def _member_problem(name: str) -> str | None:
     return None
 
 
-def _archive(entry: SnapshotFile) -> list[Finding]:
-    members: list[tuple[str, int, int]] = []  # name, uncompressed, compressed
-    try:
-        if zipfile.is_zipfile(entry.full):
-            with zipfile.ZipFile(entry.full) as z:
-                members = [(i.filename, i.file_size, i.compress_size) for i in z.infolist()[: MAX_MEMBERS + 1]]
-        elif entry.path.endswith(".7z"):
-            import py7zr
+NEMO_TARGET = re.compile(rb"^\s*_target_\s*:\s*['\"]?([\w.]+)", re.MULTILINE)
+NEMO_TARGET_ROOTS = ("nemo.", "torch.", "lightning.", "pytorch_lightning.", "omegaconf.", "megatron.", "transformers.")
 
-            with py7zr.SevenZipFile(entry.full) as z:
-                members = [(i.filename, i.uncompressed or 0, i.compressed or 0) for i in z.list()[: MAX_MEMBERS + 1]]
-        elif tarfile.is_tarfile(entry.full):
-            with tarfile.open(entry.full) as t:
-                for i, m in enumerate(t):
-                    if i > MAX_MEMBERS:
-                        break
-                    members.append((m.name, m.size, m.size))
-                    if m.issym() or m.islnk():
-                        link = m.linkname
-                        if link.startswith("/") or ".." in PurePosixPath(link).parts:
-                            return [Finding("format.archive-path", Severity.error,
-                                            f"entry {m.name!r} links to {link!r}, outside the archive", entry.path,
-                                            "do not ship archives with links")]
-        else:
-            return []
-    except Exception as exc:  # noqa: BLE001 - any parser error on hostile bytes is a finding, not a crash
-        return [Finding("format.archive", Severity.error, f"archive cannot be read: {type(exc).__name__}: {exc}", entry.path,
-                        "re-create the archive")]
+
+def _member_content(entry: SnapshotFile, member: archives.Member, allow_remote_code: bool,
+                    allow_code: AllowCode) -> list[Finding]:
+    """An archive member checked by what it is: code and binaries, configs, templates, NeMo targets."""
+    shown = f"{entry.path}!{member.name}"
     findings: list[Finding] = []
-    if len(members) > MAX_MEMBERS:
-        findings.append(Finding("format.archive-bomb", Severity.error, f"archive has more than {MAX_MEMBERS} entries", entry.path,
+    if (f := code_finding(member.name, member.head, member.data, allow_code, shown_as=shown)) is not None:
+        findings.append(f)
+    lower = member.name.lower()  # .py members are not imported from an archive; TorchScript's code/ is vetted by serialization
+    if member.data is not None and (configs.is_config(lower) or lower.endswith(".jinja")):
+        for f in configs.check_config_bytes(member.name, member.data, allow_remote_code):
+            findings.append(Finding(f.rule, f.severity, f"{shown}: {f.message}", entry.path, f.hint))
+    if member.data is not None and lower.endswith((".yaml", ".yml")):
+        for match in NEMO_TARGET.finditer(member.data):
+            target = match.group(1).decode("utf-8", "replace")
+            if not target.startswith(NEMO_TARGET_ROOTS):
+                findings.append(Finding("format.config-target", Severity.error,
+                                        f"{shown}: _target_ {target!r} names a class or function outside NeMo, torch and "
+                                        "Lightning; Hydra imports and calls it when the model is restored", entry.path,
+                                        "restore only configs whose _target_ entries name NeMo classes"))
+                break
+    return findings
+
+
+def _archive(entry: SnapshotFile, head: bytes, allow_remote_code: bool, allow_code: AllowCode) -> list[Finding]:
+    name = entry.path.lower()
+    budget = archives.Budget.for_size(entry.size)
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")) or name.endswith((".zip", ".npz", ".keras")):
+        kind, members = "zip", archives.zip_members(entry.full, entry.size, budget)
+    elif archives.is_tar(head) or name.endswith((".nemo", ".tar", ".tgz", ".tar.gz")):
+        kind, members = "tar", archives.tar_members(entry.full, entry.size, budget)
+    else:
+        return []
+    findings: list[Finding] = []
+    total = count = 0
+    try:
+        for member in members:
+            count += 1
+            total += member.size
+            if problem := _member_problem(member.name):
+                findings.append(Finding("format.archive-path", Severity.error, problem, entry.path,
+                                        "extracting it would write outside the target directory"))
+            link = member.link
+            if link is not None and (link.startswith("/") or ".." in PurePosixPath(link).parts):
+                findings.append(Finding("format.archive-path", Severity.error,
+                                        f"entry {member.name!r} links to {link!r}, outside the archive", entry.path,
+                                        "do not ship archives with links"))
+            if member.special:
+                findings.append(Finding("format.archive-path", Severity.error, f"entry {member.name!r} is a device or FIFO",
+                                        entry.path, "do not ship archives with special files"))
+            findings += _member_content(entry, member, allow_remote_code, allow_code)
+    except archives.ArchiveLimit as exc:
+        findings.append(Finding("format.resource-limits", Severity.error, f"{kind} archive not fully read: {exc}", entry.path,
                                 "a model should not ship such an archive"))
-    for name, _, _ in members:
-        if problem := _member_problem(name):
-            findings.append(Finding("format.archive-path", Severity.error, problem, entry.path,
-                                    "extracting it would write outside the target directory"))
-    total = sum(m[1] for m in members)
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError, NotImplementedError, zlib.error,
+            lzma.LZMAError, struct.error) as exc:
+        if kind == "tar" and count == 0 and not archives.is_tar(head) and not name.endswith((".nemo", ".tar", ".tgz", ".tar.gz")):
+            return []
+        findings.append(Finding("format.archive", Severity.error, f"archive cannot be read: {type(exc).__name__}: {exc}",
+                                entry.path, "re-create the archive"))
     packed = max(entry.size, 1)
     if total > MAX_UNCOMPRESSED or total / packed > MAX_RATIO:
         findings.append(Finding("format.archive-bomb", Severity.error,
                                 f"archive expands to {total} bytes from {entry.size} ({total / packed:.0f}:1)", entry.path,
                                 "a decompression bomb would exhaust disk or memory; remove it"))
-    return findings
+    return findings[:200]
 
 
-def check_format(model: DirectorySnapshot, allow_remote_code: bool = False) -> CheckResult:
+def _read_head(entry: SnapshotFile) -> tuple[bytes, bytes | None]:
+    """The first bytes, and the whole file when small (text rules read it all)."""
+    if entry.size <= SMALL_FILE:
+        data = read_prefix(entry.full, SMALL_FILE)
+        return data[:HEAD_BYTES], data
+    return read_prefix(entry.full, HEAD_BYTES), None
+
+
+def check_format(model: DirectorySnapshot, allow_remote_code: bool = False, allow_code: AllowCode | None = None) -> CheckResult:
+    allow = allow_code or AllowCode()
     findings = [_problem_finding(p) for p in model.problems]
     code_files = []
+    heads: dict[str, bytes] = {}
+    native: list[str] = []
     for entry in model.files:
         name = PurePosixPath(entry.path).name.lower()
         suffix = PurePosixPath(entry.path).suffix.lower()
+        try:
+            head, data = _read_head(entry)
+        except OSError as exc:
+            findings.append(Finding("format.unreadable", Severity.error, f"cannot be read: {exc}", entry.path,
+                                    "make the file readable, or remove it"))
+            continue
+        heads[entry.path] = head
+        if (f := code_finding(entry.path, head, data, allow)) is not None:
+            findings.append(f)
+            if f.rule == "format.native-code":
+                native.append(entry.path)
         if suffix == ".safetensors":
             findings += _safetensors(entry)
         elif suffix == ".gguf":
             findings += _gguf(entry)
-        elif name in ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json"):
-            findings += _hf_config(entry, allow_remote_code)
+        elif configs.is_config(entry.path) or suffix == ".jinja":
+            findings += configs.check_config_file(entry, allow_remote_code)
         elif suffix == ".py":
             code_files.append(entry.path)
-        if suffix in (".zip", ".7z", ".tar", ".tgz", ".gz", ".npz") or name.endswith(".tar.gz"):
-            findings += _archive(entry)
+        if suffix in ARCHIVE_SUFFIXES or name.endswith(".tar.gz") or head.startswith((b"PK\x03\x04", b"PK\x05\x06")) \
+                or archives.is_tar(head):
+            findings += _archive(entry, head, allow_remote_code, allow)
+    for entry in model.files:
+        if onnxcheck.is_onnx(entry) and entry.path in heads:
+            findings += onnxcheck.check_onnx_file(entry, model, native)
     for path in code_files:
         findings.append(Finding("format.remote-code", Severity.warning if allow_remote_code else Severity.error,
                                 "Python code in the model: transformers imports it when trust_remote_code is on", path,
@@ -151,5 +181,6 @@ def check_format(model: DirectorySnapshot, allow_remote_code: bool = False) -> C
                 findings.append(Finding("format.pickle-beside-safetensors", Severity.warning,
                                         "pickle-format weights beside a safetensors copy", entry.path,
                                         "drop the pickle-format copy: engines load the safetensors one, and a pickle can run code"))
-    summary = f"{len(model.files)} files: headers, names, links, archives and remote code checked"
-    return CheckResult.from_findings("format", findings, summary, files=len(model.files))
+    summary = f"{len(model.files)} files: headers, names, links, archives, configs, code and binaries checked"
+    return CheckResult.from_findings("format", findings, summary, files=len(model.files),
+                                     allowedCode=list(allow.patterns), ruleset=RULESET_VERSION)

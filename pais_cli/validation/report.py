@@ -77,6 +77,7 @@ class Report:
     skipped_checks: list[str]
     created: str  # RFC 3339; reports are not part of the model digest, so a time is fine here
     verdict: str = ""
+    allowed: dict[str, Any] = field(default_factory=dict)  # what the user allowed: remoteCode, code paths
 
     def __post_init__(self) -> None:
         if not self.verdict:
@@ -90,6 +91,7 @@ class Report:
             "tool": self.tool,
             "subject": self.subject,
             "skippedChecks": self.skipped_checks,
+            "allowed": self.allowed,
             "checks": [c.to_json() for c in self.checks],
             "files": self.files,
         }
@@ -104,7 +106,7 @@ class Report:
             for c in obj.get("checks", [])
         ]
         return cls(obj.get("tool", {}), obj.get("subject", {}), obj.get("files", []), checks,
-                   obj.get("skippedChecks", []), obj.get("created", ""), obj.get("verdict", ""))
+                   obj.get("skippedChecks", []), obj.get("created", ""), obj.get("verdict", ""), obj.get("allowed", {}))
 
     def check(self, name: str) -> CheckResult | None:
         return next((c for c in self.checks if c.name == name), None)

@@ -36,7 +36,10 @@ from pais_cli.formats.pickles import (
 )
 
 from ..modeldir.snapshot import DirectorySnapshot
+from . import tfcheck
 from .report import CheckResult, Finding, Severity
+from .rules import RULESET_VERSION
+from .torchscript import allowed_in_torchscript, judge_code
 
 __all__ = ["ALLOWED_GLOBALS", "check_serialization", "danger_reason", "is_pickle_format_file", "pickle_format"]
 
@@ -243,9 +246,11 @@ def _identifier_like(dotted: str) -> bool:
     return all(part.isidentifier() for part in dotted.split("."))
 
 
-def _judge_global(out: _Findings, file: str, p: PickleInfo, g: GlobalUse, strict: bool) -> bool:
+def _judge_global(out: _Findings, file: str, p: PickleInfo, g: GlobalUse, strict: bool, torchscript: bool = False) -> bool:
     """Findings for one global in one pickle; True when it is allowed."""
     key = (g.module, g.name)
+    if torchscript and allowed_in_torchscript(g.module, g.name):
+        return True
     where = p.label
     alias = f" (written as {g.raw})" if g.raw else ""
     partial = "" if strict else f" (the pickle breaks off later: {p.error}; a loader runs everything before that point)"
@@ -273,14 +278,15 @@ def _judge_global(out: _Findings, file: str, p: PickleInfo, g: GlobalUse, strict
     return False
 
 
-def _judge_pickle(out: _Findings, file: str, p: PickleInfo, allowed: Counter[str], rejected: Counter[str]) -> None:
+def _judge_pickle(out: _Findings, file: str, p: PickleInfo, allowed: Counter[str], rejected: Counter[str],
+                  torchscript: bool = False) -> None:
     where = p.label
     # A complete pickle is judged on everything it names. A broken one (any file's bytes can
     # decode as a few opcodes) on what a loader would run before failing: calls of importable
     # globals, imports of dangerous modules, and calls of globals we cannot name.
     strict = p.complete or p.limit_hit
     for g in p.globals.values():
-        if _judge_global(out, file, p, g, strict):
+        if _judge_global(out, file, p, g, strict, torchscript):
             allowed[g.dotted] += 1
         else:
             rejected[g.dotted] += 1
@@ -291,7 +297,7 @@ def _judge_pickle(out: _Findings, file: str, p: PickleInfo, allowed: Counter[str
         out.add(file, "serialization.suspicious-structure", Severity.error, anomaly,
                 f"{where}: {anomaly}; weight pickles only call imported globals", where, HINT_PICKLE)
     if p.limit_hit:
-        out.add(file, "serialization.unanalysable", Severity.error, f"limit:{where}",
+        out.add(file, "serialization.unanalysable" if p.ambiguous else "serialization.resource-limits", Severity.error, f"limit:{where}",
                 f"{where}: not fully analysed: {p.error}", where, HINT_PICKLE)
     if not p.complete and ("joblib.numpy_pickle", "NumpyArrayWrapper") in p.globals:
         out.add(file, "serialization.unanalysable", Severity.error, f"joblib:{where}",
@@ -304,8 +310,31 @@ KERAS_LAMBDAS = {"Lambda", "__lambda__"}
 KERAS_OP_LAYERS = {"TFOpLambda", "SlicingOpLambda"}
 
 
+KERAS_EXTERNAL = {"TFSMLayer": "loads a TensorFlow SavedModel from a host path",
+                  "get_file": "downloads a file (CVE-2025-8747)",
+                  "enable_unsafe_deserialization": "turns safe mode off for everything loaded after it (CVE-2025-1550)",
+                  "load_model": "loads another model from a path", "TorchModuleWrapper": "unpickles a torch module"}
+
+
 def _judge_keras(out: _Findings, file: str, scan: FileScan) -> None:
+    for location, what in scan.keras_flags:
+        out.add(file, "serialization.keras-safe-mode", Severity.error, f"{location}:{what}",
+                f"{location}: Keras config {what}, which lets Lambda layers and arbitrary functions run on load",
+                location, "Remove the setting; load with safe_mode=True.")
     for node in scan.keras:
+        external = KERAS_EXTERNAL.get(node.class_name) or KERAS_EXTERNAL.get(node.name or "")
+        if external is not None:
+            out.add(file, "serialization.keras-external", Severity.error, f"{node.location}:{node.class_name}:{node.name}",
+                    f"{node.location}: Keras config uses {node.class_name}"
+                    + (f" {node.name!r}" if node.name else "") + f", which {external}", node.location,
+                    "Rebuild the model from its own layers and weights.")
+        reg = node.registered_name
+        if reg and (node.module is None or node.module == "keras" or node.module.startswith("keras.")) \
+                and reg not in (node.class_name, node.name) and not reg.startswith("keras"):
+            out.add(file, "serialization.keras-registered-name", Severity.warning, f"{node.location}:{reg}",
+                    f"{node.location}: Keras config names the registered object {reg!r}: a custom object the "
+                    "deployer must provide as code", node.location,
+                    "Check that the custom object comes from a package you trust.")
         label = f"{node.class_name} layer" + (f" '{node.name}'" if node.name else "")
         if node.class_name in KERAS_LAMBDAS:
             out.add(file, "serialization.keras-lambda", Severity.error, f"{node.location}:{node.name}:{node.class_name}",
@@ -338,6 +367,7 @@ def check_serialization(model: DirectorySnapshot, limits: Limits = DEFAULT_LIMIT
     archives: list[dict[str, Any]] = []
     keras_configs: list[str] = []
     formats: dict[str, list[str]] = {}
+    tf_graphs: dict[str, dict[str, int]] = {}
     total_pickles = 0
 
     for entry in model.files:
@@ -362,7 +392,8 @@ def check_serialization(model: DirectorySnapshot, limits: Limits = DEFAULT_LIMIT
             partial_files.append(entry.path)
         for p in scan.pickles:
             total_pickles += 1
-            _judge_pickle(findings, entry.path, p, allowed, rejected)
+            in_torchscript = any(p.location.startswith(root) for root in scan.torchscript)
+            _judge_pickle(findings, entry.path, p, allowed, rejected, in_torchscript)
             if len(pickles_detail) < 200:
                 pickles_detail.append({"location": p.label, "protocol": p.protocol, "opcodes": p.ops,
                                        "complete": p.complete, "globals": sorted(g.dotted for g in p.globals.values()),
@@ -374,9 +405,19 @@ def check_serialization(model: DirectorySnapshot, limits: Limits = DEFAULT_LIMIT
                          f"{prob.location}: {prob.message}", prob.location,
                          HINT_PICKLE if sev == Severity.error else None)
         _judge_keras(findings, entry.path, scan)
+        for location, source in scan.torchscript_code:
+            for f in judge_code(entry.path, location, source):
+                findings.add(entry.path, f.rule, f.severity, f.message, f.message, location, f.hint)
+        if tfcheck.is_tf_graph(entry):
+            tf_findings, tf_summary = tfcheck.check_tf_file(entry)
+            for f in tf_findings:
+                findings.add(entry.path, f.rule, f.severity, f.message, f.message, entry.path, f.hint)
+            if tf_summary is not None:
+                tf_graphs[entry.path] = tf_summary
         # picklescan's own discovery over the whole file, where that is bounded: our walk stayed
         # within its limits, and the file is not a 7z archive (picklescan extracts those to disk)
-        bounded = not any(pr.rule == "serialization.unanalysable" for pr in scan.problems) and not any(p.limit_hit for p in scan.pickles)
+        bounded = not any(pr.rule in ("serialization.unanalysable", "serialization.resource-limits") for pr in scan.problems) \
+            and not any(p.limit_hit for p in scan.pickles) and not scan.torchscript
         if bounded and (scan.pickles or scan.archives):
             with entry.full.open("rb") as f:
                 head = f.read(6)
@@ -398,12 +439,16 @@ def check_serialization(model: DirectorySnapshot, limits: Limits = DEFAULT_LIMIT
         pickles=pickles_detail,
         archivesOpened=archives[:200],
         kerasConfigs=keras_configs,
+        tensorflowGraphs=tf_graphs,
+        ruleset=RULESET_VERSION,
         formats=formats,
         globalsSeen={"allowed": dict(sorted(allowed.items())), "notAllowed": dict(sorted(rejected.items()))},
         picklescan=picklescan.version,  # a string: validate.py lifts it into the report's tool versions
         picklescanOpinion=picklescan.details(),
         limits={"maxPickleBytes": limits.max_pickle_bytes, "maxOpcodes": limits.max_ops,
                 "maxDepth": limits.max_depth, "maxMembers": limits.max_members,
+                "membersBase": limits.base_members, "bytesPerMember": limits.bytes_per_member,
+                "maxSeconds": limits.max_seconds,
                 "maxDecompressedBytes": limits.max_archive_bytes},
     )
     result.seconds = time.monotonic() - started

@@ -21,10 +21,12 @@ from typing import Any
 from .. import __version__
 from ..errors import UsageError
 from ..modeldir.snapshot import DirectorySnapshot
+from .codefiles import AllowCode
 from .formatcheck import check_format
 from .integrity import check_integrity
 from .malware import MalwareOptions, check_malware
 from .report import CheckResult, Finding, Report, Severity, Status
+from .rules import RULESET_VERSION
 from .serialization import check_serialization
 
 SECURITY_CHECKS = ("integrity", "malware", "serialization", "format")
@@ -36,6 +38,7 @@ class ValidationOptions:
     skip: list[str] = field(default_factory=list)
     checksums: Path | None = None
     allow_remote_code: bool = False
+    allow_code: list[str] = field(default_factory=list)  # --allow-code: paths vouched for (binaries, scripts)
     malware: MalwareOptions = field(default_factory=MalwareOptions)
     jobs: int = 4
 
@@ -64,7 +67,7 @@ def run_security_checks(model: DirectorySnapshot, options: ValidationOptions) ->
         "integrity": lambda: check_integrity(model, options.checksums),
         "malware": lambda: check_malware(model, options.malware),
         "serialization": lambda: check_serialization(model),
-        "format": lambda: check_format(model, options.allow_remote_code),
+        "format": lambda: check_format(model, options.allow_remote_code, AllowCode(tuple(options.allow_code))),
     }
     results: dict[str, CheckResult] = {}
     for name in options.skip:
@@ -84,7 +87,7 @@ def build_report(model: DirectorySnapshot, results: dict[str, CheckResult], opti
                  subject: dict[str, Any] | None = None) -> Report:
     """The report over every check in `CHECKS`; `results` must hold each of them."""
     checks = [results[n] for n in CHECKS]
-    tool = {"pais": __version__, "python": platform.python_version()}
+    tool = {"pais": __version__, "python": platform.python_version(), "rules": str(RULESET_VERSION)}
     for check in checks:
         for key in ("engine", "picklescan"):
             if isinstance(check.details.get(key), str):
@@ -95,5 +98,6 @@ def build_report(model: DirectorySnapshot, results: dict[str, CheckResult], opti
         files=[{"path": f.path, "size": f.size, "digest": f.digest} for f in model.files],
         checks=checks,
         skipped_checks=sorted(options.skip),
+        allowed={"remoteCode": options.allow_remote_code, "code": sorted(options.allow_code)},
         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     )
