@@ -60,6 +60,7 @@ def promote_model(
     tag = check_tag(as_tag or ref.tag or "") if (as_tag or ref.tag) else None
     if tag is None:
         raise UsageError("promoting by digest needs --as-tag", "name the revision in the destination, e.g. --as-tag prod")
+    destination.store.preflight(model)  # the destination takes pushes from us: known before any byte moves
     src_repo, dst_repo = source.store.repository(model), destination.store.repository(model)
     manifest = src_repo.fetch_manifest(ref.reference)
     names = model_names(manifest)

@@ -7,14 +7,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotFound, NotValidated, TagConflict, UsageError, ValidationFailed
+from ..errors import NotFound, NotValidated, PaisError, TagConflict, UsageError, ValidationFailed
 from ..gallery.copy import copy
-from ..gallery.modelpack import check_model_config, pack_snapshot
+from ..gallery.modelpack import check_model_config, model_files, pack_snapshot
 from ..gallery.referrers import read_blob
 from ..gallery.progress import TransferProgress
 from ..gallery.reference import RevisionRef, check_model_name, check_tag
+from ..gallery.stores.base import Repository
 from ..gallery.stores.directory import DirectoryTarget, PackedSource
-from ..modeldir.snapshot import snapshot_directory
+from ..modeldir.snapshot import list_directory, snapshot_listing
 from ..validation.report import Report
 from .context import Context
 from .galleries import Gallery
@@ -85,8 +86,14 @@ def push_model(
         raise UsageError("no tag given: a pushed revision needs a deliberate tag",
                          "add --tag TAG (e.g. -t v1 or -t approved); -t may repeat")
     tags = list(dict.fromkeys(check_tag(t) for t in tags))
+    listing = list_directory(directory, include_hidden)
+    # Fail fast: what can be told without reading a byte of the model comes before hashing and
+    # scanning, which take half an hour at 140 GB.
+    quick = gallery.store.preflight(model)
+    if not force:
+        _check_tags_early(quick, model, tags, listing.sizes)
     # One snapshot: what is validated is exactly what is packed.
-    snapshot = snapshot_directory(directory, ctx.digests(), include_hidden, jobs)
+    snapshot = snapshot_listing(listing, ctx.digests(), jobs)
     report: Report | None = None
     if not skip_validation:
         report = validate_snapshot(snapshot, checks or CheckOptions(), {"model": model})
@@ -146,6 +153,24 @@ def push_model(
         report=report,
         report_digest=report_digest,
     )
+
+
+def _check_tags_early(repo: Repository, model: str, tags: list[str], sizes: dict[str, int]) -> None:
+    """A tag naming a revision whose files have other paths or sizes is a conflict at once; when
+    they match, the digest decides after hashing, so pushing the same data again stays a no-op."""
+    for tag in tags:
+        try:
+            manifest = repo.fetch_manifest(tag)
+        except NotFound:
+            continue
+        try:
+            theirs = {f.path: f.size for f in model_files(manifest)}
+        except PaisError:
+            theirs = {}  # not a model revision: certainly not this one
+        if theirs != sizes:
+            raise TagConflict(
+                f"tag {tag!r} of {model} names {manifest.digest}, whose files differ from {len(sizes)} files here",
+                "push with another tag, or add --force to move the tag")
 
 
 def default_destination(model: str) -> Path:

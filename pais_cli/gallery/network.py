@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from ..errors import TransientError
@@ -66,3 +66,9 @@ class NetworkPolicy:
     def report(self, line: str) -> None:
         if self.on_retry is not None:
             self.on_retry(line)
+
+    def quick(self) -> NetworkPolicy:
+        """The preflight's policy: what fails cheaply (down, TLS, credentials, a conflicting
+        tag) is reported in about a second, before any hashing or scanning."""
+        return replace(self, connect_timeout=min(self.connect_timeout, 1.5), stall_timeout=min(self.stall_timeout, 1.5),
+                       retries=min(self.retries, 1), backoff=0.1, backoff_max=0.2)

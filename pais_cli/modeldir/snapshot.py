@@ -118,10 +118,34 @@ def scan_directory(directory: Path, include_hidden: bool = False) -> tuple[list[
     return found, sorted(skipped), problems
 
 
-def snapshot_directory(directory: Path, digests: DigestCache, include_hidden: bool = False, jobs: int = 4) -> DirectorySnapshot:
-    """Walk `directory` once and hash every file (the digest cache answers for unchanged ones).
-    A file that cannot be read is a problem that names it, never a file silently left out."""
+@dataclass
+class DirectoryListing:
+    """A directory walked but not yet read: enough for checks that need only paths and sizes."""
+
+    root: Path
+    entries: list[tuple[str, Path, os.stat_result]]
+    skipped: list[str]
+    problems: list[DirectoryProblem]
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {rel: st.st_size for rel, _, st in self.entries}
+
+
+def list_directory(directory: Path, include_hidden: bool = False) -> DirectoryListing:
     entries, skipped, problems = scan_directory(directory, include_hidden)
+    return DirectoryListing(directory.resolve(), entries, skipped, problems)
+
+
+def snapshot_directory(directory: Path, digests: DigestCache, include_hidden: bool = False, jobs: int = 4) -> DirectorySnapshot:
+    """Walk `directory` once and hash every file (the digest cache answers for unchanged ones)."""
+    return snapshot_listing(list_directory(directory, include_hidden), digests, jobs)
+
+
+def snapshot_listing(listing: DirectoryListing, digests: DigestCache, jobs: int = 4) -> DirectorySnapshot:
+    """Hash every listed file. A file that cannot be read is a problem that names it, never a
+    file silently left out."""
+    entries, skipped, problems = listing.entries, listing.skipped, list(listing.problems)
 
     def digest(full: Path) -> str | OSError:
         try:
@@ -138,4 +162,4 @@ def snapshot_directory(directory: Path, digests: DigestCache, include_hidden: bo
                                              "make it readable by this user, or remove it from the model"))
             continue
         files.append(SnapshotFile(rel, full, st.st_size, d, normalised_mode(st.st_mode)))
-    return DirectorySnapshot(directory.resolve(), files, skipped, problems)
+    return DirectorySnapshot(listing.root, files, skipped, problems)

@@ -206,6 +206,12 @@ class GalleryStore(Protocol):
         """Create the gallery where the store can (on disk), or check it (a registry)."""
         ...
 
+    def preflight(self, model: str) -> Repository:
+        """Before any hashing: can this gallery take a push of `model`? (The registry answers,
+        TLS verifies, the credentials may push there; a directory can be written.) Returns the
+        repository with short deadlines, for the cheap checks that follow (tags)."""
+        ...
+
     def collect_garbage(self, dry_run: bool, grace_s: float) -> GarbageReport:
         """Remove what no revision reaches; a registry collects its own (UsageError)."""
         ...

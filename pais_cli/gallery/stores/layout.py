@@ -299,6 +299,16 @@ class LayoutGallery:
     def harbor(self) -> HarborProject | None:
         return None
 
+    def preflight(self, model: str) -> LayoutRepository:
+        existing = next((p for p in (self.root, *self.root.parents) if p.exists()), Path("/"))
+        if not existing.is_dir():
+            raise PaisError(f"the gallery {self.root} cannot be created: {existing} is not a directory",
+                            "give a directory (or a new path) as --modelStore")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise PaisError(f"the gallery {self.root} cannot be written: {existing} is not writable by this user",
+                            "choose a gallery this user can write, or fix its permissions")
+        return self.repository(model)
+
     def collect_garbage(self, dry_run: bool, grace_s: float) -> GarbageReport:
         """Per model, under its lock: referrer indexes whose subject is gone, then every blob no
         manifest of index.json reaches (untagged revisions and referrers included), then

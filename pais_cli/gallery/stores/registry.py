@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -704,6 +704,15 @@ class RegistryGallery:
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             return {n: r for n, r in zip(names, pool.map(revisions_of, names)) if r is not None}
+
+    def preflight(self, model: str) -> RegistryRepository:
+        quick = RegistryClient(self.location.host, replace(self.client.options, network=self.client.network.quick()),
+                               self.client.credentials)
+        repository = RegistryRepository(quick, self.location.repository(model))
+        # An upload session opened and cancelled: the registry answers, TLS verified, and these
+        # credentials may push to this repository (a token scope with push, or Basic accepted).
+        repository.cancel_upload(repository.start_upload()[1])
+        return repository
 
     def collect_garbage(self, dry_run: bool, grace_s: float) -> GarbageReport:
         raise UsageError(f"{self.description} is a registry: it collects its own garbage",
