@@ -100,7 +100,7 @@ def test_placement_single_tensor_parallel_and_multi_node(tmp_path: Path) -> None
         place(_sized(tmp_path, 405), gpu_model="H100")
     assert "--engine nim" in (exc.value.hint or "")
     big = place(_sized(tmp_path, 405), gpu_model="H100", allow_multi_node=True)
-    assert big.multi_node and big.tensor_parallel == 4 and big.gpus == 4 * big.nodes
+    assert big.multi_node and big.tensor_parallel == 8 and big.gpus == 8 * big.nodes  # 8-GPU HGX nodes
 
 
 def test_placement_refusals_say_why(tmp_path: Path) -> None:
@@ -111,7 +111,7 @@ def test_placement_refusals_say_why(tmp_path: Path) -> None:
     assert place(model, gpus=2, gpu_model="L40S").warnings  # passthrough works, over PCIe
     with pytest.raises(DeployRefused, match="at least"):
         place(_sized(tmp_path, 70), gpus=1, gpu_model="A100")
-    with pytest.raises(DeployRefused, match="1, 2 or 4"):
+    with pytest.raises(DeployRefused, match="1, 2, 4 or 8"):
         place(model, gpus=3)
 
 
