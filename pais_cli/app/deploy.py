@@ -100,6 +100,7 @@ class DeployPlan:
     validation: str | None = None
     preflight: list[str] = field(default_factory=list)
     old_caches: str | None = None  # kubectl selector of NGC caches to delete after an upgrade
+    replaces: list[str] = field(default_factory=list)  # another engine's serving objects, deleted first
     applied: bool = False
     ready: bool | None = None
 
@@ -114,6 +115,13 @@ class DeployPlan:
         ns = f" -n {self.namespace}" if self.namespace else ""
         return f"kubectl delete --ignore-not-found{ns} nimcaches.apps.nvidia.com -l '{self.old_caches}'"
 
+    @property
+    def replace_command(self) -> str | None:
+        if not self.replaces:
+            return None
+        ns = f" -n {self.namespace}" if self.namespace else ""
+        return f"kubectl delete --ignore-not-found{ns} {' '.join(self.replaces)}"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "routing_name": self.routing_name, "name": self.name, "namespace": self.namespace, "engine": self.engine,
@@ -122,7 +130,7 @@ class DeployPlan:
             "rollout": self.rollout, "storage": self.storage, "placement": self.placement.to_json(),
             "model_info": self.info.to_json() if self.info else None,
             "objects": [{"kind": m["kind"], "name": m["metadata"]["name"]} for m in self.manifests],
-            "preflight": self.preflight, "cleanup": self.cleanup_command,
+            "preflight": self.preflight, "cleanup": self.cleanup_command, "replaces": self.replace_command,
             "notes": self.notes, "applied": self.applied, "ready": self.ready, "manifests": self.manifests,
         }
 
@@ -193,7 +201,7 @@ def _observe(req: DeployRequest, name: str, kubectl: Kubectl | None, notes: list
     return observe.from_manifests(req.manifests_dir, name)
 
 
-def _swap_facts(ep: Endpoint, seen: observe.Observed, given_volume: int | None, notes: list[str]) -> None:
+def swap_facts(ep: Endpoint, seen: observe.Observed, given_volume: int | None, notes: list[str]) -> None:
     """Previous revision, revisions to keep, and a claim that never shrinks, from what is there."""
     served, before = seen.served_digest, seen.previous_digest
     ep.previous_digest = before if served == ep.digest else served
@@ -234,8 +242,27 @@ def plan_deployment(req: DeployRequest, gallery: Gallery | None, kubectl_executa
     else:
         plan, ep = _plan_gallery(req, gallery, routing, seen, notes)
     plan.notes = notes + plan.notes
+    _engine_move(plan, seen)
     _preflight(plan, ep, req, kubectl, seen)
     return plan
+
+
+def _engine_move(plan: DeployPlan, seen: observe.Observed) -> None:
+    """A routing name moved between a plain engine and the NIM changes the kind that serves it:
+    the NIM Operator makes its own Service of the same name, so the old serving objects go
+    first (a gap while the new engine loads). Between plain engines it is an in-place update."""
+    old = seen.serving()
+    new_kind = "NIMService" if plan.engine == "nim" else "Deployment"
+    if old is None or old["kind"] == new_kind:
+        return
+    name = plan.name
+    if old["kind"] == "Deployment":
+        plan.replaces = [f"deployment/{name}", f"service/{name}", f"horizontalpodautoscaler/{name}",
+                         f"poddisruptionbudget/{name}", f"scaledobject.keda.sh/{name}"]
+    else:
+        plan.replaces = [f"nimservice.apps.nvidia.com/{name}"]
+    plan.notes.append(f"engine move: {old['kind']} -> {new_kind}; the old serving objects are deleted before the new ones "
+                      "are applied, so the name answers again once the new engine has loaded")
 
 
 def _endpoint_options(req: DeployRequest) -> dict[str, Any]:
@@ -244,7 +271,7 @@ def _endpoint_options(req: DeployRequest) -> dict[str, Any]:
             "gateway": _gateway(req.gateway_api), "rollout": req.rollout or "surge"}
 
 
-def _render(ep: Endpoint, opts: nim.NimOptions) -> list[K8sObject]:
+def render(ep: Endpoint, opts: nim.NimOptions) -> list[K8sObject]:
     if ep.engine == "nim":
         return nim.render_gallery(ep, opts) if ep.digest else nim.render_ngc(ep, opts)
     return render_plain(ep)
@@ -292,9 +319,9 @@ def _plan_gallery(req: DeployRequest, gallery: Gallery | None, routing: RoutingN
     )
     if ep.engine == "nim":
         ep.storage_class = req.storage_class or req.nim.storage_class
-    _swap_facts(ep, seen, req.volume_bytes, notes)
+    swap_facts(ep, seen, req.volume_bytes, notes)
     _pin_note(req.image, notes)
-    manifests = _render(ep, req.nim)
+    manifests = render(ep, req.nim)
     notes += [f"warning: {w}" for w in placement.warnings]
     plan = DeployPlan(str(routing), ep.name, choice.engine, choice.reason, source.reference, req.model, digest,
                       req.ref.tag, placement, info, manifests, req.namespace, [], storage=storage_note(ep),
@@ -361,7 +388,7 @@ def _preflight(plan: DeployPlan, ep: Endpoint, req: DeployRequest, kubectl: Kube
             raise DeployRefused("--rollout surge: one more pod does not fit the namespace's quota during the swap",
                                 "use --rollout recreate (no spare capacity needed), or free one pod's worth of quota")
         ep.rollout = "recreate"
-        plan.manifests = _render(ep, req.nim)
+        plan.manifests = render(ep, req.nim)
         report.notes.append("rollout: recreate, because a surge pod does not fit the quota (--rollout surge to insist)")
     plan.preflight = report.notes
     plan.rollout = rollout.describe(ep) if plan.engine != "nim" else None
@@ -392,6 +419,11 @@ def apply_plan(plan: DeployPlan, kubectl_executable: str = "kubectl", wait: bool
     _owner_conflict(plan, kubectl)
     ns = plan.namespace
     kubectl.apply(plan.yaml, ns, server_dry_run=True)  # nothing is stored unless all of it is admitted
+    for resource in plan.replaces:
+        try:
+            kubectl.delete([resource], ns)
+        except MissingCRD:
+            pass  # that operator is not installed: nothing of that kind to delete
     first = [m for m in plan.manifests if m["kind"] in FIRST_KINDS]
     rest = [m for m in plan.manifests if m not in first]
     waits = [m for m in first if m["kind"] in ("Job", "NIMCache")]

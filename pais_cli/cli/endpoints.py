@@ -197,6 +197,8 @@ def deploy(
             out.note(f"applied {len(plan.manifests)} objects" + (" and the endpoint is ready" if plan.ready else ""))
         if plan.cleanup_command:
             out.note(f"once the NIMService serves from the new cache, delete the old ones: {plan.cleanup_command}")
+        if plan.replace_command and not apply:
+            out.note(f"before applying, delete the other engine's serving objects: {plan.replace_command}")
         data = plan.to_json()
         data["manifests_file"] = str(written) if written else None
         if out.json:
