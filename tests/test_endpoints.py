@@ -523,3 +523,49 @@ def test_the_fetch_script_leaves_exactly_the_revision_and_resumes(tmp_path: Path
     assert len(run(first, store_dir / "revisions" / "a", store_dir / "blobs")) == 5
     assert len(run(second, store_dir / "revisions" / "b", store_dir / "blobs")) == 1  # only the changed README
     assert (store_dir / "revisions" / "b" / "README.md").read_text() == "# changed\n"
+
+
+def test_the_fill_job_prunes_all_but_the_kept_revisions(tmp_path: Path, store: str, unique_model: str) -> None:
+    """The fill script with pruning, run by a real sh against the real registry: after v3 is
+    filled with v2 kept (the one serving, the rollback target), v1's directory and the blobs only
+    it linked are gone; a rollback fill of a revision already there fetches nothing and prunes."""
+    import subprocess
+
+    from pais_cli.gallery.modelpack import model_files
+    from pais_cli.gallery.reference import parse_registry
+    from pais_cli.runtime.fetch import FetchSource, fetch_script
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "oras").write_text(FAKE_ORAS)
+    (bin_dir / "oras").chmod(0o755)
+    log = tmp_path / "oras.log"
+    log.write_text("")
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "ORAS_LOG": str(log)}
+    model = write_embedding_model(tmp_path / "bge")
+    digests = []
+    for i in range(3):
+        (model / "README.md").write_text(f"# revision {i}\n")
+        digests.append(push(model, unique_model, store, f"v{i}"))
+    location = parse_registry(store)
+    repo = open_gallery(context(), store).store.repository(unique_model)
+    volume = tmp_path / "pvc"
+
+    def fill(digest: str, keep: list[str]) -> None:
+        source = FetchSource(location.host, location.repository(unique_model), digest, plain_http=True)
+        script = fetch_script(source, model_files(repo.fetch_manifest(digest)), str(volume / "revisions" / digest.replace(":", "-")),
+                              str(volume / "blobs"), keep=[k.replace(":", "-") for k in keep])
+        done = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    fill(digests[0], [])
+    fill(digests[1], [digests[0]])
+    assert sorted(p.name for p in (volume / "revisions").iterdir()) == sorted(d.replace(":", "-") for d in digests[:2])
+    fill(digests[2], [digests[1]])
+    assert sorted(p.name for p in (volume / "revisions").iterdir()) == sorted(d.replace(":", "-") for d in digests[1:])
+    readme_v0 = next(f.digest for f in model_files(repo.fetch_manifest(digests[0])) if f.path == "README.md")
+    assert not (volume / "blobs" / readme_v0.split(":")[1]).exists()  # only v1 linked it
+    before = len(log.read_text().splitlines())
+    fill(digests[1], [digests[2]])  # rollback: already there
+    assert len(log.read_text().splitlines()) == before
+    assert sorted(p.name for p in (volume / "revisions").iterdir()) == sorted(d.replace(":", "-") for d in digests[1:])
