@@ -166,7 +166,7 @@ def test_swap_and_rollback_through_apply_with_a_shared_volume(revisions: tuple[s
         job = next(m for m in done.json()["manifests"] if m["kind"] == "Job")  # type: ignore[index]
         script = job["spec"]["template"]["spec"]["containers"][0]["args"][0]
         if previous:
-            assert f"pruning revision" in script and previous.replace(":", "-") in script
+            assert "pruning revision" in script and previous.replace(":", "-") in script
     jobs = stored(cluster, "Job")
     assert len({j["metadata"]["labels"]["pais.dev/revision"] for j in jobs}) == 2  # one per digest
     assert len(stored(cluster, "PersistentVolumeClaim")) == 1 and len(stored(cluster, "PodDisruptionBudget")) == 1

@@ -93,7 +93,7 @@ class Endpoint:
 
     @property
     def shared_volume(self) -> bool:
-        return self.engine == "nim" and self.digest is not None or self.storage_class is not None
+        return (self.engine == "nim" and self.digest is not None) or self.storage_class is not None
 
     @property
     def autoscaled(self) -> bool:
