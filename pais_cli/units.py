@@ -49,3 +49,26 @@ def format_exact(n: int) -> str:
         if n >= factor and n % factor == 0:
             return f"{n // factor}{unit}"
     return f"{n}B"
+
+
+# Kubernetes resource quantities (https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/):
+# case-sensitive, `m` is milli and `M` mega, as the API server writes them back in status fields.
+_QUANTITY = re.compile(r"^([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
+_QUANTITY_UNITS = {
+    None: Decimal(1), "m": Decimal("0.001"), "k": Decimal(10**3), "M": Decimal(10**6), "G": Decimal(10**9),
+    "T": Decimal(10**12), "P": Decimal(10**15), "E": Decimal(10**18),
+    "Ki": Decimal(KIB), "Mi": Decimal(MIB), "Gi": Decimal(GIB), "Ti": Decimal(TIB), "Pi": Decimal(2**50), "Ei": Decimal(2**60),
+}
+
+
+def parse_quantity(text: str | int | float) -> Decimal:
+    """A Kubernetes quantity ("500m", "16Gi", "2", "1e3") as a number; ValueError otherwise."""
+    if isinstance(text, (int, float)):
+        return Decimal(str(text))
+    match = _QUANTITY.match(text.strip())
+    if not match:
+        raise ValueError(f"not a Kubernetes quantity: {text!r}")
+    suffix = match.group(2)
+    if suffix and suffix[0] in "eE":
+        return Decimal(match.group(1)) * (Decimal(10) ** int(suffix[1:]))
+    return Decimal(match.group(1)) * _QUANTITY_UNITS[suffix]

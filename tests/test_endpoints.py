@@ -39,7 +39,7 @@ def push(directory: Path, model: str, store: str, tag: str) -> str:
 
 
 def deploy(*args: str) -> tuple[list[dict[str, Any]], str]:
-    done = pais("endpoints", "deploy", *args)
+    done = pais("endpoints", "deploy", "--no-require-validated", *args)
     assert done.exit_code == 0, done.stderr
     objects = load_all(done.stdout)
     for obj in objects:
@@ -172,12 +172,23 @@ def test_llamacpp_serves_a_gguf_on_cpu(tmp_path: Path, store: str, unique_model:
     assert "nvidia.com/gpu" not in engine["resources"]["limits"]
 
 
-def test_autoscaled_deployment_leaves_replicas_to_the_hpa(tiny_llama: Path, store: str, unique_model: str) -> None:
+def test_autoscaled_deployment_leaves_replicas_to_the_autoscaler(tiny_llama: Path, store: str, unique_model: str) -> None:
+    """A GPU engine scales on its request queue (KEDA by default, an HPA on the custom metric with
+    --autoscale hpa), never on CPU; the ScaledObject passes KEDA's CRD with its CEL rules."""
     push(tiny_llama, unique_model, store, "v1")
-    objects, _ = deploy("--routing-name", "acme/tiny-chat", "--model-name", unique_model, "--model-store", store, "-t", "v1",
-                        "--min-replicas", "1", "--max-replicas", "3", "--gpu-model", "H100", "--pull-secret", "harbor-pull")
-    dep, hpa = by_kind(objects, "Deployment"), by_kind(objects, "HorizontalPodAutoscaler")
-    assert "replicas" not in dep["spec"] and (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
+    base = ("--routing-name", "acme/tiny-chat", "--model-name", unique_model, "--model-store", store, "-t", "v1",
+            "--min-replicas", "1", "--max-replicas", "3", "--gpu-model", "H100", "--pull-secret", "harbor-pull", "-n", "serving")
+    objects, _ = deploy(*base)
+    dep, scaled = by_kind(objects, "Deployment"), by_kind(objects, "ScaledObject")
+    assert "replicas" not in dep["spec"] and (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (1, 3)
+    trigger = scaled["spec"]["triggers"][0]
+    assert trigger["type"] == "prometheus" and trigger["metadata"]["query"] == (
+        'sum(vllm:num_requests_waiting{namespace="serving", model_name="acme/tiny-chat"})')
+    assert by_kind(objects, "PodDisruptionBudget")["spec"] == {"maxUnavailable": 1, "selector": dep["spec"]["selector"]}
+    hpa_objects, _ = deploy(*base, "--autoscale", "hpa")
+    hpa = by_kind(hpa_objects, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["metrics"][0]["pods"]["metric"]["name"] == "vllm:num_requests_waiting"
+    assert all(m["type"] != "Resource" for m in hpa["spec"]["metrics"])  # never CPU for a GPU engine
     pod = dep["spec"]["template"]["spec"]
     assert pod["imagePullSecrets"] == [{"name": "harbor-pull"}]
     assert "--registry-config /etc/pais/registry-auth/config.json" in fetch_script(pod)
@@ -215,7 +226,11 @@ def test_nim_from_the_gallery_fills_an_rwx_volume_first(tiny_llama: Path, store:
     assert f"@{digest}" in script and "/model-store/blobs/sha256" in script
     spec = crd("NIMService").validate(svc)["spec"]
     assert spec["storage"]["pvc"] == {"create": False, "name": pvc["metadata"]["name"]}
-    assert spec["scale"] == {"enabled": True, "hpa": {"minReplicas": 1, "maxReplicas": 4}} and "replicas" not in svc["spec"]
+    hpa = spec["scale"]["hpa"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (1, 4) and "replicas" not in svc["spec"]
+    # Scaled on the NIM's request queue, never on the HPA's default CPU target.
+    assert hpa["metrics"] == [{"type": "Pods", "pods": {"metric": {"name": "num_requests_waiting"},
+                                                        "target": {"type": "AverageValue", "averageValue": "5"}}}]
     assert spec["expose"]["service"]["port"] == 8000 and spec["expose"]["router"] == {"ingress": {"ingressClass": "nginx"}}
     assert "ingress" not in spec["expose"]
     env = {e["name"]: e["value"] for e in spec["env"]}
@@ -242,7 +257,8 @@ def test_nim_multi_node_uses_replicas_not_autoscaling() -> None:
     objects, _ = deploy("--routingName", "meta/llama-405b", "--nim-model", "nvcr.io/nim/meta/llama-3.1-405b-instruct:1.3.3",
                         "--nim-profile", "p1", "--gpu-model", "H100")
     svc = by_kind(objects, "NIMService")
-    assert svc["spec"]["multiNode"]["parallelism"]["tensor"] == 4 and svc["spec"]["multiNode"]["parallelism"]["pipeline"] > 1
+    # 8 GPUs per node (HGX H100), tensor parallel 8 across each node's NVSwitch.
+    assert svc["spec"]["multiNode"]["parallelism"]["tensor"] == 8 and svc["spec"]["multiNode"]["parallelism"]["pipeline"] > 1
     assert "scale" not in svc["spec"] and svc["spec"]["replicas"] == 1  # the CRD forbids autoscaling with multiNode
 
 
@@ -269,42 +285,42 @@ def test_the_validators_have_teeth() -> None:
         (("--engine", "infinity"), 1, "embedding models"),
         (("--gpus", "0"), 1, "GGUF only"),
         (("--gpus", "2", "--gpu-model", "L40S", "--vgpu"), 1, "NVLink"),
-        (("--gpus", "3"), 1, "1, 2 or 4"),
+        (("--gpus", "3"), 1, "1, 2, 4 or 8"),
     ],
 )
 def test_refusals_say_what_would_work(tiny_llama: Path, store: str, unique_model: str, args: tuple[str, ...], code: int, words: str) -> None:
     push(tiny_llama, unique_model, store, "v1")
-    done = pais("endpoints", "deploy", "--routingName", "acme/x", "-m", unique_model, "-s", store, "-t", "v1", *args)
+    done = pais("endpoints", "deploy", "--no-require-validated", "--routingName", "acme/x", "-m", unique_model, "-s", store, "-t", "v1", *args)
     assert done.exit_code == code, done.stderr
     assert words in done.stderr and "hint:" in done.stderr and not done.stdout.strip()
 
 
 def test_usage_refusals_exit_2(tiny_llama: Path, store: str, unique_model: str) -> None:
     push(tiny_llama, unique_model, store, "v1")
-    no_tag = pais("endpoints", "deploy", "--routingName", "acme/x", "-m", unique_model, "-s", store)
+    no_tag = pais("endpoints", "deploy", "--no-require-validated", "--routingName", "acme/x", "-m", unique_model, "-s", store)
     assert no_tag.exit_code == 2 and "no implicit 'latest'" in no_tag.stderr and "--tag" in no_tag.stderr
-    bad = pais("endpoints", "deploy", "--routingName", "Acme/X Y", "-m", unique_model, "-s", store, "-t", "v1")
+    bad = pais("endpoints", "deploy", "--no-require-validated", "--routingName", "Acme/X Y", "-m", unique_model, "-s", store, "-t", "v1")
     assert bad.exit_code == 2 and "provider/model_id" in bad.stderr
-    missing = pais("endpoints", "deploy", "-m", unique_model, "-s", store, "-t", "v1")
+    missing = pais("endpoints", "deploy", "--no-require-validated", "-m", unique_model, "-s", store, "-t", "v1")
     assert missing.exit_code == 2
 
 
 def test_on_disk_gallery_is_refused_with_the_way_out(tiny_llama: Path, tmp_path: Path) -> None:
     disk = str(tmp_path / "gallery")
     assert pais("models", "push", str(tiny_llama), "-m", "acme/tiny", "-s", disk, "-t", "v1", "--skip-validation").exit_code == 0
-    done = pais("endpoints", "deploy", "--routingName", "acme/tiny", "-m", "acme/tiny", "-s", disk, "-t", "v1")
+    done = pais("endpoints", "deploy", "--no-require-validated", "--routingName", "acme/tiny", "-m", "acme/tiny", "-s", disk, "-t", "v1")
     assert done.exit_code == 1 and "on disk" in done.stderr and "registry" in done.stderr and "promote" in done.stderr
 
 
 def test_dry_run_prints_the_reasoning_and_manifests_dir_writes_files(tiny_llama: Path, store: str, unique_model: str, tmp_path: Path) -> None:
     digest = push(tiny_llama, unique_model, store, "v1")
     base = ("--routingName", "acme/tiny-chat", "-m", unique_model, "-s", store, "-t", "v1")
-    dry = pais("endpoints", "deploy", *base, "--dry-run")
+    dry = pais("endpoints", "deploy", "--no-require-validated", *base, "--dry-run")
     assert dry.exit_code == 0 and "placement reasoning:" in dry.stdout and "headroom" in dry.stdout and "apiVersion" not in dry.stdout
-    as_json = pais("endpoints", "deploy", *base, "--dry-run", "-o", "json").json()
+    as_json = pais("endpoints", "deploy", "--no-require-validated", *base, "--dry-run", "-o", "json").json()
     assert as_json["digest"] == digest and as_json["engine"] == "vllm" and as_json["placement"]["gpus"] == 1  # type: ignore[index]
     out = tmp_path / "manifests"
-    written = pais("endpoints", "deploy", *base, "--manifests-dir", str(out))
+    written = pais("endpoints", "deploy", "--no-require-validated", *base, "--manifests-dir", str(out))
     assert written.exit_code == 0 and not written.stdout.strip()
     objects = load_all((out / "acme-tiny-chat.yaml").read_text())
     assert [o["kind"] for o in objects] == ["Deployment", "Service"]
@@ -330,18 +346,18 @@ def test_apply_runs_kubectl_and_refuses_without_it(tiny_llama: Path, store: str,
     push(tiny_llama, unique_model, store, "v1")
     base = ("--routingName", "acme/tiny-chat", "-m", unique_model, "-s", store, "-t", "v1")
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    missing = pais("endpoints", "deploy", *base, "--apply")
+    missing = pais("endpoints", "deploy", "--no-require-validated", *base, "--apply")
     assert missing.exit_code == 1 and "kubectl is not installed" in missing.stderr and "drop --apply" in missing.stderr
     cluster = FakeCluster(tmp_path / "cluster")
     for key, value in cluster.env().items():
         monkeypatch.setenv(key, value)
-    applied = pais("endpoints", "deploy", *base, "--apply", "--wait", "-n", "serving")
+    applied = pais("endpoints", "deploy", "--no-require-validated", *base, "--apply", "--wait", "-n", "serving")
     assert applied.exit_code == 0, applied.stderr
     calls = cluster.calls()
     assert calls[-2][:4] == ["apply", "-n", "serving", "-f"] and calls[-1][:3] == ["wait", "-n", "serving"]
-    assert {(o["kind"], o["metadata"]["namespace"]) for o in cluster.objects()} == {("Deployment", "serving"), ("Service", "serving")}
+    assert {(o["kind"], o["metadata"]["namespace"]) for o in cluster.serving_objects()} == {("Deployment", "serving"), ("Service", "serving")}
     monkeypatch.setenv("PAIS_FAKE_KUBECTL_NO_CLUSTER", "1")
-    down = pais("endpoints", "deploy", *base, "--apply")
+    down = pais("endpoints", "deploy", "--no-require-validated", *base, "--apply")
     assert down.exit_code == 1 and "no cluster reachable" in down.stderr
 
 
@@ -351,10 +367,11 @@ def test_apply_nim_waits_for_the_fill_before_the_service(tiny_llama: Path, store
     cluster = FakeCluster(tmp_path / "cluster")
     for key, value in cluster.env().items():
         monkeypatch.setenv(key, value)
-    done = pais("endpoints", "deploy", "--routingName", "acme/tiny-nim", "-m", unique_model, "-s", store, "-t", "v1", "--engine", "nim", "--apply")
+    done = pais("endpoints", "deploy", "--no-require-validated", "--routingName", "acme/tiny-nim", "-m", unique_model, "-s", store, "-t", "v1", "--engine", "nim", "--apply")
     assert done.exit_code == 0, done.stderr
-    verbs = [c[0] for c in cluster.calls() if c[0] != "get"]
-    assert verbs == ["apply", "wait", "apply"]
+    calls = [c for c in cluster.calls() if c[0] not in ("get", "config")]
+    # Everything through the server-side dry run first, then the volume and its fill, then the service.
+    assert [c[0] for c in calls] == ["apply", "apply", "wait", "apply"] and "--dry-run=server" in calls[0]
     wait_call = next(c for c in cluster.calls() if c[0] == "wait")
     assert "--for=condition=complete" in wait_call and any(a.startswith("job/") for a in wait_call)
 
@@ -365,9 +382,9 @@ def test_apply_refuses_to_take_over_another_routing_names_objects(tiny_llama: Pa
     cluster = FakeCluster(tmp_path / "cluster")
     for key, value in cluster.env().items():
         monkeypatch.setenv(key, value)
-    first = pais("endpoints", "deploy", "--routingName", "acme/a.b", "-m", unique_model, "-s", store, "-t", "v1", "--apply")
+    first = pais("endpoints", "deploy", "--no-require-validated", "--routingName", "acme/a.b", "-m", unique_model, "-s", store, "-t", "v1", "--apply")
     assert first.exit_code == 0, first.stderr
-    clash = pais("endpoints", "deploy", "--routingName", "acme/a-b", "-m", unique_model, "-s", store, "-t", "v1", "--apply")
+    clash = pais("endpoints", "deploy", "--no-require-validated", "--routingName", "acme/a-b", "-m", unique_model, "-s", store, "-t", "v1", "--apply")
     assert clash.exit_code == 1 and "already serves acme/a.b" in clash.stderr
 
 
@@ -378,10 +395,10 @@ def test_delete_prints_the_command_or_runs_it(tmp_path: Path, monkeypatch: pytes
     cluster = FakeCluster(tmp_path / "cluster")
     for key, value in cluster.env().items():
         monkeypatch.setenv(key, value)
-    cluster.state.write_text('[{"kind": "Deployment", "metadata": {"name": "baai-bge-small-en-v1-5", "namespace": "search"}}]')
+    cluster.seed({"kind": "Deployment", "metadata": {"name": "baai-bge-small-en-v1-5", "namespace": "search"}})
     deleted = pais("endpoints", "delete", "--routing-name", "baai/bge-small-en-v1.5", "-n", "search", "--apply", "-o", "json")
     assert deleted.exit_code == 0, deleted.stderr
-    assert deleted.json()["applied"] is True and cluster.objects() == []  # type: ignore[index]
+    assert deleted.json()["applied"] is True and cluster.serving_objects() == []  # type: ignore[index]
     assert pais("endpoints", "delete", "--routingName", "bad").exit_code == 2
 
 
@@ -395,14 +412,14 @@ def test_a_cluster_without_the_nim_operator(tiny_llama: Path, store: str, unique
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("PAIS_FAKE_KUBECTL_NO_CRDS", "1")
     base = ("-m", unique_model, "-s", store, "-t", "v1", "--apply")
-    assert pais("endpoints", "deploy", "--routingName", "acme/plain", *base).exit_code == 0
+    assert pais("endpoints", "deploy", "--no-require-validated", "--routingName", "acme/plain", *base).exit_code == 0
     rows = pais("endpoints", "list", "-o", "json").json()
     assert [r["routing_name"] for r in rows] == ["acme/plain"]  # type: ignore[union-attr,index]
-    refused = pais("endpoints", "deploy", "--routingName", "acme/nim", *base, "--engine", "nim")
+    refused = pais("endpoints", "deploy", "--no-require-validated", "--routingName", "acme/nim", *base, "--engine", "nim")
     assert refused.exit_code == 1 and "does not know a kind" in refused.stderr and "NIM Operator" in refused.stderr
     deleted = pais("endpoints", "delete", "--routingName", "acme/plain", "--apply")
     assert deleted.exit_code == 0, deleted.stderr
-    assert cluster.objects() == []
+    assert cluster.serving_objects() == []
 
 
 def test_kubectl_named_by_pais_kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -427,7 +444,7 @@ def test_weights_size_follows_the_kubernetes_unit_rule() -> None:
 
     assert cache_size("16G") == "23Gi"  # 16x10^9 x 1.5 = 22.4 GiB
     assert cache_size("16GiB") == "24Gi" and cache_size("16Gi") == "24Gi"
-    bad = pais("endpoints", "deploy", *base, "--weights-size", "16 bananas")
+    bad = pais("endpoints", "deploy", "--no-require-validated", *base, "--weights-size", "16 bananas")
     assert bad.exit_code == 2 and "--weights-size" in bad.stderr and "hint:" in bad.stderr
 
 
@@ -506,3 +523,49 @@ def test_the_fetch_script_leaves_exactly_the_revision_and_resumes(tmp_path: Path
     assert len(run(first, store_dir / "revisions" / "a", store_dir / "blobs")) == 5
     assert len(run(second, store_dir / "revisions" / "b", store_dir / "blobs")) == 1  # only the changed README
     assert (store_dir / "revisions" / "b" / "README.md").read_text() == "# changed\n"
+
+
+def test_the_fill_job_prunes_all_but_the_kept_revisions(tmp_path: Path, store: str, unique_model: str) -> None:
+    """The fill script with pruning, run by a real sh against the real registry: after v3 is
+    filled with v2 kept (the one serving, the rollback target), v1's directory and the blobs only
+    it linked are gone; a rollback fill of a revision already there fetches nothing and prunes."""
+    import subprocess
+
+    from pais_cli.gallery.modelpack import model_files
+    from pais_cli.gallery.reference import parse_registry
+    from pais_cli.runtime.fetch import FetchSource, fetch_script
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "oras").write_text(FAKE_ORAS)
+    (bin_dir / "oras").chmod(0o755)
+    log = tmp_path / "oras.log"
+    log.write_text("")
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "ORAS_LOG": str(log)}
+    model = write_embedding_model(tmp_path / "bge")
+    digests = []
+    for i in range(3):
+        (model / "README.md").write_text(f"# revision {i}\n")
+        digests.append(push(model, unique_model, store, f"v{i}"))
+    location = parse_registry(store)
+    repo = open_gallery(context(), store).store.repository(unique_model)
+    volume = tmp_path / "pvc"
+
+    def fill(digest: str, keep: list[str]) -> None:
+        source = FetchSource(location.host, location.repository(unique_model), digest, plain_http=True)
+        script = fetch_script(source, model_files(repo.fetch_manifest(digest)), str(volume / "revisions" / digest.replace(":", "-")),
+                              str(volume / "blobs"), keep=[k.replace(":", "-") for k in keep])
+        done = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    fill(digests[0], [])
+    fill(digests[1], [digests[0]])
+    assert sorted(p.name for p in (volume / "revisions").iterdir()) == sorted(d.replace(":", "-") for d in digests[:2])
+    fill(digests[2], [digests[1]])
+    assert sorted(p.name for p in (volume / "revisions").iterdir()) == sorted(d.replace(":", "-") for d in digests[1:])
+    readme_v0 = next(f.digest for f in model_files(repo.fetch_manifest(digests[0])) if f.path == "README.md")
+    assert not (volume / "blobs" / readme_v0.split(":")[1]).exists()  # only v1 linked it
+    before = len(log.read_text().splitlines())
+    fill(digests[1], [digests[2]])  # rollback: already there
+    assert len(log.read_text().splitlines()) == before
+    assert sorted(p.name for p in (volume / "revisions").iterdir()) == sorted(d.replace(":", "-") for d in digests[1:])

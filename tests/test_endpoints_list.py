@@ -73,9 +73,9 @@ def test_cluster_listing_reads_what_deploy_applied(registry: RegistryServer, uni
                   "--skip-validation", "-o", "json")
     assert pushed.exit_code == 0, pushed.stderr
     digest = pushed.json()["digest"]  # type: ignore[index]
-    assert pais("endpoints", "deploy", "--routingName", "acme/tiny-chat", "-m", unique_model, "-s", store, "-t", "v1",
+    assert pais("endpoints", "deploy", "--no-require-validated", "--routingName", "acme/tiny-chat", "-m", unique_model, "-s", store, "-t", "v1",
                 "--replicas", "2", "--apply").exit_code == 0
-    assert pais("endpoints", "deploy", "--routingName", "meta/llama-3.1-8b", "--nim-model",
+    assert pais("endpoints", "deploy", "--no-require-validated", "--routingName", "meta/llama-3.1-8b", "--nim-model",
                 "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.3.3", "--nim-profile", "p1", "--apply").exit_code == 0
     cluster.set_status("Deployment", "acme-tiny-chat", {
         "observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 1, "availableReplicas": 1,

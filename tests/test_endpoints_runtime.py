@@ -100,7 +100,7 @@ def test_placement_single_tensor_parallel_and_multi_node(tmp_path: Path) -> None
         place(_sized(tmp_path, 405), gpu_model="H100")
     assert "--engine nim" in (exc.value.hint or "")
     big = place(_sized(tmp_path, 405), gpu_model="H100", allow_multi_node=True)
-    assert big.multi_node and big.tensor_parallel == 4 and big.gpus == 4 * big.nodes
+    assert big.multi_node and big.tensor_parallel == 8 and big.gpus == 8 * big.nodes  # 8-GPU HGX nodes
 
 
 def test_placement_refusals_say_why(tmp_path: Path) -> None:
@@ -111,7 +111,7 @@ def test_placement_refusals_say_why(tmp_path: Path) -> None:
     assert place(model, gpus=2, gpu_model="L40S").warnings  # passthrough works, over PCIe
     with pytest.raises(DeployRefused, match="at least"):
         place(_sized(tmp_path, 70), gpus=1, gpu_model="A100")
-    with pytest.raises(DeployRefused, match="1, 2 or 4"):
+    with pytest.raises(DeployRefused, match="1, 2, 4 or 8"):
         place(model, gpus=3)
 
 
@@ -162,3 +162,67 @@ def test_gguf_embedding_model_goes_to_llamacpp(tmp_path: Path) -> None:
     assert choose_engine(info, "cpu").engine == "llamacpp"
     with pytest.raises(DeployRefused, match="not GGUF"):
         choose_engine(info, "cpu", "infinity")
+
+
+def test_node_affinity_per_gpu_product_and_memory(tmp_path: Path) -> None:
+    """GPU Feature Discovery product names per model and memory: an 80 GB A100 never lands on a
+    40 GB one, an H100 is the SXM board, an L40S is sized as the 45 GiB it reports."""
+    from pais_cli.runtime.placement import GPU_MODELS
+
+    model = _sized(tmp_path, 8)
+    assert place(model, gpu_model="A100").products == ["NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-80GB-PCIe"]
+    assert place(model, gpu_model="A100-40GB").products == ["NVIDIA-A100-SXM4-40GB", "NVIDIA-A100-PCIE-40GB"]
+    assert place(model, gpu_model="H100").products == ["NVIDIA-H100-80GB-HBM3"]
+    assert place(model, gpu_model="H100-PCIe").products == ["NVIDIA-H100-PCIe"]
+    l40s = place(model, gpu_model="L40S")
+    assert l40s.gpu_bytes == int(46068 * 1024**2 * 0.9) and GPU_MODELS["L40S"].memory_bytes < 45 * GIB + GIB
+    # Passthrough multi-GPU over PCIe stays allowed, with its warning; vGPU multi-GPU needs NVLink.
+    mixed = place(_sized(tmp_path, 30), gpus=2, gpu_model="A100")
+    assert mixed.products == ["NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-80GB-PCIe"] and "NVIDIA-A100-80GB-PCIe" in mixed.warnings[0]
+    linked = place(_sized(tmp_path, 30), gpus=2, gpu_model="A100", vgpu=True)
+    assert linked.products == ["NVIDIA-A100-SXM4-80GB"]
+    for gpu in ("H100-PCIe", "L40S"):
+        with pytest.raises(DeployRefused, match="NVLink"):
+            place(_sized(tmp_path, 30), gpus=2, gpu_model=gpu, vgpu=True)
+    with pytest.raises(DeployRefused, match="NVLink for at most 2"):
+        place(_sized(tmp_path, 70), gpus=4, gpu_model="H100-NVL", vgpu=True)
+
+
+def test_vgpu_profiles_by_name_with_their_memory(tmp_path: Path) -> None:
+    from pais_cli.runtime.kubernetes import Endpoint  # noqa: F401 - the renderer uses the same affinity
+    from pais_cli.runtime.endpoint import gpu_affinity
+
+    small = place(_sized(tmp_path, 4), vgpu_profile_name="L40S-24Q")
+    assert small.vgpu and small.gpu_model == "L40S" and small.gpu_bytes == int(24 * GIB * 0.9)
+    assert small.products == ["NVIDIA-L40S-24Q", "GRID-L40S-24Q"] and "vGPU L40S-24Q" in small.summary()
+    with pytest.raises(DeployRefused, match="at least 2 GPUs"):
+        place(_sized(tmp_path, 12), gpus=1, vgpu_profile_name="L40S-24Q")
+    whole = place(_sized(tmp_path, 70), gpus=4, vgpu_profile_name="H100XM-80C")
+    assert whole.products == ["NVIDIA-H100XM-80C", "GRID-H100XM-80C"]
+    with pytest.raises(DeployRefused, match="whole GPU"):
+        place(_sized(tmp_path, 30), gpus=2, vgpu_profile_name="H100XM-40C")
+    with pytest.raises(DeployRefused, match="unknown vGPU profile"):
+        place(_sized(tmp_path, 4), vgpu_profile_name="T4-16Q")
+    bare = place(_sized(tmp_path, 4), vgpu=True)
+    affinity = gpu_affinity(bare)
+    assert affinity is not None
+    term = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+    assert term["matchExpressions"] == [{"key": "nvidia.com/vgpu.present", "operator": "In", "values": ["true"]}]
+
+
+def test_eight_gpus_per_node_and_max_model_len(tmp_path: Path) -> None:
+    big = _sized(tmp_path, 200)
+    assert place(big, gpu_model="H100").gpus == 8 and not place(big, gpu_model="H100").multi_node
+    model = tmp_path / "long"
+    model.mkdir()
+    write_sized_safetensors(model / "model.safetensors", {"w": [int(8e9 / 8192), 8192]})
+    (model / "config.json").write_text(json.dumps({
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_hidden_layers": 32, "num_attention_heads": 32,
+        "num_key_value_heads": 8, "hidden_size": 4096, "max_position_embeddings": 131072}))
+    info = detect_directory(model)
+    assert info.context_length == 131072 and info.kv_bytes_per_token == 2 * 32 * 8 * 128 * 2
+    capped = place(info, vgpu_profile_name="L40S-24Q")  # 16 GB of weights on a 24 GB slice
+    assert capped.gpus == 1 and capped.max_model_len is not None and capped.max_model_len < 131072 and capped.max_model_len % 1024 == 0
+    assert any("--max-model-len" in r for r in capped.reasons)
+    roomy = place(info, gpus=2, gpu_model="H200")
+    assert roomy.max_model_len is None

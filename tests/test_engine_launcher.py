@@ -135,3 +135,32 @@ def test_nim_is_configured_through_its_environment() -> None:
                            "NIM_TENSOR_PARALLEL_SIZE": "4", "NIM_PIPELINE_PARALLEL_SIZE": "2"}
     ngc = launch("nim", "gpu", None, served_name="acme/m", image="nvcr.io/nim/meta/x:1")
     assert ngc.image == "nvcr.io/nim/meta/x:1" and ngc.env == {"NIM_SERVED_MODEL_NAME": "acme/m"}
+
+
+@pytest.mark.parametrize(("engine", "target", "model_type", "weight_format"), CASES,
+                         ids=[f"{e}-{t}" for e, t, _, _ in CASES])
+def test_the_sandbox_is_confined_as_the_pod_is(engine: str, target: str, model_type: str, weight_format: str,
+                                               tmp_path: Path) -> None:
+    """One hardening for both: non-root, no privilege escalation, every capability dropped, a
+    read-only root filesystem with the engine's writable paths mounted, and the same environment
+    (HOME and caches on /tmp, offline, no telemetry)."""
+    info = _info(model_type, weight_format)
+    pod = _deployment_container(engine, target, info)
+    spec, _, start = _smoke_container(engine, target, info, tmp_path)
+    sc = pod["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and spec["read_only"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"]} and spec["cap_drop"] == ["ALL"]
+    assert sc["allowPrivilegeEscalation"] is False and "no-new-privileges" in spec["security_opt"]
+    assert sc["runAsNonRoot"] is True and spec["user"] not in ("root", "0", "0:0", "")
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"} and not any("unconfined" in o for o in spec["security_opt"])
+    writable = {m["mountPath"] for m in pod["volumeMounts"]} - {"/models", "/dev/shm"}
+    assert writable == set(start.writable) and set(start.writable) <= set(spec["tmpfs"])
+    pod_env = {e["name"]: e["value"] for e in pod["env"]}
+    for key in ("HOME", "HF_HUB_OFFLINE", "DO_NOT_TRACK", "VLLM_NO_USAGE_STATS", "HF_HUB_DISABLE_TELEMETRY"):
+        assert pod_env[key] == spec["environment"][key]
+
+
+def test_vllm_caps_the_context_when_asked() -> None:
+    start = launch("vllm", "gpu", "/m", served_name="a", max_model_len=32768)
+    assert start.args[-2:] == ["--max-model-len", "32768"]
+    assert "--max-model-len" not in launch("vllm", "gpu", "/m", served_name="a").args

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..app.deploy import DeployRequest, apply_plan, delete_endpoint, list_endpoints, plan_deployment
+from ..app.deploy import DeployRequest, apply_plan, delete_endpoint, gallery_tag_resolver, list_endpoints, plan_deployment
 from ..app.galleries import open_gallery
 from ..errors import UsageError
 from ..gallery.reference import RevisionRef
@@ -36,9 +36,23 @@ class ModelType(str, Enum):
 
 class GpuModel(str, Enum):
     A100 = "A100"
+    A100_40GB = "A100-40GB"
     H100 = "H100"
+    H100_NVL = "H100-NVL"
+    H100_PCIE = "H100-PCIe"
     H200 = "H200"
+    H200_NVL = "H200-NVL"
     L40S = "L40S"
+
+
+class Rollout(str, Enum):
+    surge = "surge"
+    recreate = "recreate"
+
+
+class Autoscale(str, Enum):
+    keda = "keda"
+    hpa = "hpa"
 
 
 RoutingNameOpt = Annotated[str, typer.Option("--routingName", "--routing-name", "-r",
@@ -68,6 +82,7 @@ def deploy(
     gpus: Annotated[Optional[int], typer.Option("--gpus", help="GPUs per replica (0 = CPU); default: placement decides.")] = None,
     gpu_model: Annotated[Optional[GpuModel], typer.Option("--gpu-model", "--gpuModel", help="GPU the nodes have, for sizing and node affinity.")] = None,
     vgpu: Annotated[bool, typer.Option("--vgpu", help="The GPUs are vGPU profiles (not passthrough).")] = False,
+    vgpu_profile: Annotated[Optional[str], typer.Option("--vgpu-profile", "--vgpuProfile", help="vGPU profile the nodes have, e.g. L40S-24Q, H100XM-80C (implies --vgpu).")] = None,
     replicas: Annotated[Optional[int], typer.Option("--replicas", help="Fixed number of replicas.")] = None,
     min_replicas: Annotated[Optional[int], typer.Option("--min-replicas", "--minReplicas", help="Autoscale: fewest replicas.")] = None,
     max_replicas: Annotated[Optional[int], typer.Option("--max-replicas", "--maxReplicas", help="Autoscale: most replicas.")] = None,
@@ -86,7 +101,15 @@ def deploy(
     weights_size: Annotated[Optional[str], typer.Option("--weights-size", help="NGC model weight size, e.g. 16GiB (default: from the name).")] = None,
     auth_secret: Annotated[str, typer.Option("--auth-secret", help="NIM: Secret with NGC_API_KEY.")] = "ngc-api-secret",
     ngc_pull_secret: Annotated[str, typer.Option("--ngc-pull-secret", help="NIM: docker-registry Secret for nvcr.io.")] = "ngc-secret",
-    storage_class: Annotated[Optional[str], typer.Option("--storage-class", help="NIM: StorageClass of the ReadWriteMany volume.")] = None,
+    storage_class: Annotated[Optional[str], typer.Option("--storage-class", help="A ReadWriteMany StorageClass: one shared model volume per routing name, filled once per revision (NIM: its volume's class).")] = None,
+    volume_size: Annotated[Optional[str], typer.Option("--volume-size", help="Shared model volume size, e.g. 500Gi (it never shrinks).")] = None,
+    rollout: Annotated[Optional[Rollout], typer.Option("--rollout", help="surge (a spare pod during a swap; default where capacity allows) or recreate (no spare GPU).")] = None,
+    autoscale: Annotated[Optional[Autoscale], typer.Option("--autoscale", help="With --min/--max-replicas on a GPU: keda (ScaledObject, default) or hpa (custom metric) on the engine's request queue.")] = None,
+    prometheus_url: Annotated[str, typer.Option("--prometheus-url", help="Prometheus the autoscaler queries.")] = "http://prometheus-operated.monitoring.svc:9090",
+    network_policy: Annotated[bool, typer.Option("--network-policy", help="A NetworkPolicy admitting only the gateway's namespace.")] = False,
+    gateway_namespace: Annotated[Optional[str], typer.Option("--gateway-namespace", help="The gateway's namespace, for --network-policy.")] = None,
+    gateway_api: Annotated[Optional[str], typer.Option("--gateway-api", help="NAMESPACE/NAME of a Gateway: an HTTPRoute maps the routing name to the Service.")] = None,
+    require_validated: Annotated[bool, typer.Option("--require-validated/--no-require-validated", help="Refuse a revision without a passing validation report (default on; a production gallery always requires it).")] = True,
     ingress_class: Annotated[Optional[str], typer.Option("--ingress-class", help="NIM: expose through expose.router with this IngressClass.")] = None,
     host_domain: Annotated[Optional[str], typer.Option("--host-domain", help="NIM: expose.router host domain (<name>.<ns>.<domain>).")] = None,
     ca_file: CaFileOpt = None,
@@ -109,6 +132,12 @@ def deploy(
             model_type=model_type.value if model_type else None, gpus=gpus, gpu_model=gpu_model.value if gpu_model else None,
             vgpu=vgpu, replicas=replicas, min_replicas=min_replicas, max_replicas=max_replicas, namespace=namespace,
             pull_secret=pull_secret, image=image, fetch_image=fetch_image, node_selector=_node_selector(node_selector), nim=nim,
+            vgpu_profile=vgpu_profile, require_validated=require_validated, rollout=rollout.value if rollout else None,
+            storage_class=storage_class, volume_bytes=parse_size(volume_size, "--volume-size") if volume_size else None,
+            autoscale=autoscale.value if autoscale else None, prometheus_url=prometheus_url, network_policy=network_policy,
+            gateway_namespace=gateway_namespace, gateway_api=gateway_api, manifests_dir=manifests_dir,
+            # --apply and --dry-run read what is deployed (and preflight); printing manifests never touches the cluster.
+            read_cluster=apply or dry_run, require_cluster=apply,
         )
         gallery = None
         if not nim_model:
@@ -116,11 +145,21 @@ def deploy(
                 raise UsageError("no model given", "give --modelName NAME (and --modelStore, --tag or --digest), or --nim-model for NGC")
             gallery = open_gallery(settings.context(), model_store, ca_file=ca_file, plain_http=plain_http)
             out.note(f"using gallery {gallery.description}")
-        plan = plan_deployment(request, gallery)
+        plan = plan_deployment(request, gallery, settings.kubectl())
         for note in plan.notes:
             out.note(note)
         summary = [("routing name", plan.routing_name), ("object name", plan.name), ("engine", f"{plan.engine} ({plan.engine_reason})"),
                    ("source", plan.source), ("placement", plan.placement.summary())]
+        if plan.validation:
+            summary.append(("validation", plan.validation))
+        if plan.previous_digest:
+            summary.append(("previous", f"{plan.previous_digest} (the rollback target)"))
+        if plan.rollout:
+            summary.append(("rollout", plan.rollout))
+        if plan.storage:
+            summary.append(("model storage", plan.storage))
+        if plan.placement.max_model_len:
+            summary.append(("max model len", f"{plan.placement.max_model_len} (the native context does not fit the KV cache)"))
         if plan.info is not None:
             summary.insert(3, ("model type", f"{plan.info.model_type} ({plan.info.type_reason})"))
             summary.insert(4, ("weights", f"{plan.info.weight_format}, {human_size(plan.info.weight_bytes)} ({plan.info.size_reason})"))
@@ -135,6 +174,12 @@ def deploy(
                     out.out.print(f"  - {reason}", markup=False, highlight=False)
                 for warning in plan.placement.warnings:
                     out.out.print(f"  ! {warning}", markup=False, highlight=False)
+                if plan.preflight:
+                    out.out.print("preflight:", markup=False, highlight=False)
+                    for line in plan.preflight:
+                        out.out.print(f"  - {line}", markup=False, highlight=False)
+                if plan.cleanup_command:
+                    out.out.print(f"after the swap: {plan.cleanup_command}", markup=False, highlight=False)
                 out.out.print("objects: " + ", ".join(f"{o['kind']}/{o['name']}" for o in data["objects"]), markup=False, highlight=False)
 
             out.emit(data, render_reasoning)
@@ -150,6 +195,10 @@ def deploy(
         if apply:
             apply_plan(plan, settings.kubectl(), wait=wait, timeout_s=timeout)
             out.note(f"applied {len(plan.manifests)} objects" + (" and the endpoint is ready" if plan.ready else ""))
+        if plan.cleanup_command:
+            out.note(f"once the NIMService serves from the new cache, delete the old ones: {plan.cleanup_command}")
+        if plan.replace_command and not apply:
+            out.note(f"before applying, delete the other engine's serving objects: {plan.replace_command}")
         data = plan.to_json()
         data["manifests_file"] = str(written) if written else None
         if out.json:
@@ -172,6 +221,7 @@ def list_(
     all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="Every namespace.")] = False,
     gateway: Annotated[Optional[str], typer.Option("--gateway", help="OpenAI-compatible base URL (e.g. http://gw/v1); lists GET URL/models. API key: $PAIS_GATEWAY_API_KEY.")] = None,
     cluster: Annotated[Optional[bool], typer.Option("--cluster/--no-cluster", help="Also list the cluster (default: only when no --gateway).")] = None,
+    check_tags: Annotated[bool, typer.Option("--check-tags/--no-check-tags", help="Ask each endpoint's gallery where its tag points now (STALE).")] = True,
     output: OutputOpt = OutputFormat.table,
     debug: DebugOpt = False,
 ) -> None:
@@ -180,10 +230,12 @@ def list_(
         rows = list_endpoints(namespace=namespace, all_namespaces=all_namespaces,
                               cluster=cluster if cluster is not None else gateway is None, gateway=gateway,
                               gateway_api_key=settings.gateway_api_key(), api_key_source=settings.GATEWAY_API_KEY,
-                              kubectl_executable=settings.kubectl())
+                              kubectl_executable=settings.kubectl(),
+                              resolve_tag=gallery_tag_resolver(settings.context()) if check_tags else None)
         out.emit([r.to_json() for r in rows], lambda: out.table(
-            ["ROUTING NAME", "ENGINE", "MODEL", "DIGEST", "READY", "STATUS", "WHERE"],
-            [[r.routing_name, r.engine, r.model or "-", (r.digest or "-")[:19],
+            ["ROUTING NAME", "ENGINE", "MODEL", "DIGEST", "TAG", "STALE", "READY", "STATUS", "WHERE"],
+            [[r.routing_name, r.engine, r.model or "-", (r.digest or "-")[:19], r.tag or "-",
+              "-" if r.stale is None else ("yes: now " + (r.tag_digest or "")[:19] if r.stale else "no"),
               f"{r.ready}/{r.desired}" if r.source == "cluster" else "-", r.status,
               f"{r.namespace or '-'}/{r.kind}" if r.source == "cluster" else "gateway"] for r in rows],
         ))

@@ -133,6 +133,8 @@ class ModelInfo:
     dtypes: dict[str, int] = field(default_factory=dict)
     architecture: str | None = None
     header_bytes_read: int = 0
+    context_length: int | None = None  # config.json max_position_embeddings: the native context
+    kv_bytes_per_token: int | None = None  # 16-bit K and V of every layer, for one token
 
     @property
     def gguf_file(self) -> str | None:
@@ -295,11 +297,30 @@ def detect(source: ModelSource, model_type: str | None = None) -> ModelInfo:
         arch = gguf_meta["general.architecture"]
     elif isinstance(mp_config.get("architecture"), str):
         arch = mp_config["architecture"]
+    context, kv_per_token = _attention_facts(hf_config)
     return ModelInfo(
         model_type=kind, type_reason=why, weight_format=fmt, weight_files=[f.path for f in weights],
         weight_bytes=weight_bytes, size_reason=size_reason, files_bytes=sum(sizes.values()),
         parameters=params, dtypes=dtypes, architecture=arch, header_bytes_read=read,
+        context_length=context, kv_bytes_per_token=kv_per_token,
     )
+
+
+def _attention_facts(hf_config: dict[str, Any]) -> tuple[int | None, int | None]:
+    """Native context and KV-cache bytes per token (K and V, 16-bit, every layer) from config.json."""
+    cfg = hf_config.get("text_config") if isinstance(hf_config.get("text_config"), dict) else hf_config
+
+    def number(key: str) -> int | None:
+        value = cfg.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+    context = number("max_position_embeddings")
+    layers, heads, hidden = number("num_hidden_layers"), number("num_attention_heads"), number("hidden_size")
+    kv_heads = number("num_key_value_heads") or heads
+    head_dim = number("head_dim") or (hidden // heads if hidden and heads else None)
+    if not (layers and kv_heads and head_dim):
+        return context, None
+    return context, 2 * layers * kv_heads * head_dim * 2
 
 
 def detect_snapshot(snapshot: DirectorySnapshot, model_type: str | None = None) -> ModelInfo:

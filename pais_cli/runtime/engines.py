@@ -58,6 +58,7 @@ class EngineLaunch:
     health_path: str  # answers 200 once the model is loaded
     env: dict[str, str] = field(default_factory=dict)
     shm_bytes: int | None = None  # the least /dev/shm the engine needs, where 64 MiB is too small
+    writable: tuple[str, ...] = ()  # the only paths it writes (the root filesystem is read-only)
 
     @property
     def argv(self) -> list[str]:
@@ -76,6 +77,7 @@ class _Serve:
     gpus: int
     pipeline: int
     embedding: bool
+    max_model_len: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,10 @@ class StartProfile:
     build: Callable[[_Serve], _Start]
     needs_gguf: bool = False
     shm_bytes: int | None = None  # vLLM's workers share tensors through /dev/shm
+    # Paths the engine writes; everything else is a read-only root filesystem. The NIM's pods are
+    # built by the NIM Operator, which mounts its own.
+    writable: tuple[str, ...] = ("/tmp",)
+    hardened_env: bool = True
 
 
 def _model_dir(s: _Serve) -> str:
@@ -109,7 +115,8 @@ def _gguf(s: _Serve) -> str:
 
 
 def _llama_server(s: _Serve) -> _Start:
-    args = ["--model", _gguf(s), "--alias", s.served_name, "--host", "0.0.0.0", "--port", str(s.port)]
+    # --metrics: /metrics with llamacpp:requests_deferred, the queue autoscaling reads.
+    args = ["--model", _gguf(s), "--alias", s.served_name, "--host", "0.0.0.0", "--port", str(s.port), "--metrics"]
     if s.embedding:
         args.append("--embeddings")
     if s.gpu:
@@ -127,9 +134,11 @@ def _llama_cpp_python(s: _Serve) -> _Start:
 
 
 def _vllm(s: _Serve) -> _Start:
-    return _Start(["vllm", "serve"], [
-        s.gguf_path or _model_dir(s), "--served-model-name", s.served_name, "--host", "0.0.0.0", "--port", str(s.port),
-        "--tensor-parallel-size", str(s.gpus), "--gpu-memory-utilization", "0.90"])
+    args = [s.gguf_path or _model_dir(s), "--served-model-name", s.served_name, "--host", "0.0.0.0", "--port", str(s.port),
+            "--tensor-parallel-size", str(s.gpus), "--gpu-memory-utilization", "0.90"]
+    if s.max_model_len:
+        args += ["--max-model-len", str(s.max_model_len)]
+    return _Start(["vllm", "serve"], args)
 
 
 def _infinity(s: _Serve) -> _Start:
@@ -147,6 +156,8 @@ def _nim(s: _Serve) -> _Start:
         env["NIM_TENSOR_PARALLEL_SIZE"] = str(s.gpus)
     if s.pipeline > 1:
         env["NIM_PIPELINE_PARALLEL_SIZE"] = str(s.pipeline)
+    if s.max_model_len:
+        env["NIM_MAX_MODEL_LEN"] = str(s.max_model_len)
     return _Start(None, [], env)
 
 
@@ -156,7 +167,15 @@ PROFILES: dict[str, StartProfile] = {
     "llama-cpp-python": StartProfile("llama-cpp-python", "/v1/models", _llama_cpp_python, needs_gguf=True),
     "vllm": StartProfile("vllm", "/health", _vllm, shm_bytes=1024**3),
     "infinity": StartProfile("infinity", "/health", _infinity),
-    "nim": StartProfile("nim", "/v1/health/ready", _nim),
+    "nim": StartProfile("nim", "/v1/health/ready", _nim, writable=(), hardened_env=False),
+}
+# Every engine but the NIM: HOME and caches on the writable /tmp, the model read offline, no
+# usage reporting (vLLM, Hugging Face, Infinity, and any tool honouring DO_NOT_TRACK).
+HARDENED_ENV = {
+    "HOME": "/tmp", "XDG_CACHE_HOME": "/tmp/.cache", "XDG_CONFIG_HOME": "/tmp/.config", "HF_HOME": "/tmp/.cache/huggingface",
+    "VLLM_CACHE_ROOT": "/tmp/.cache/vllm", "VLLM_CONFIG_ROOT": "/tmp/.config/vllm", "TRITON_CACHE_DIR": "/tmp/.cache/triton",
+    "NUMBA_CACHE_DIR": "/tmp/.cache/numba", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "INFINITY_ANONYMOUS_USAGE_STATS": "0",
 }
 _PROFILE_ALIASES = {"llamacpp": "llama-server", "llama.cpp": "llama-server", "llama-cpp": "llama-server",
                     "llama_cpp_python": "llama-cpp-python"}
@@ -188,14 +207,16 @@ def default_image(engine: str, target: str) -> str:
 
 def launch(engine: str, target: str, model_dir: str | None, *, served_name: str, gguf_file: str | None = None,
            embedding: bool = False, gpus: int = 1, pipeline: int = 1, image: str | None = None,
-           image_labels: Mapping[str, str] | None = None, port: int = PORT) -> EngineLaunch:
+           image_labels: Mapping[str, str] | None = None, port: int = PORT,
+           max_model_len: int | None = None) -> EngineLaunch:
     """Image, command line and environment that start `engine` on `target` ("gpu" or "cpu").
 
     model_dir: where the model's files are for the engine (a pod's mount or the sandbox's
     /model; None for an NGC NIM, which serves from its cache); gguf_file: the GGUF to load,
     relative to model_dir; gpus and pipeline: tensor and pipeline parallel sizes; image: an
     image instead of the pinned default; image_labels: the image's labels, which may name its
-    start profile. ValueError when the engine cannot be started as asked.
+    start profile; max_model_len: a context cap (vLLM --max-model-len, the NIM's NIM_MAX_MODEL_LEN).
+    ValueError when the engine cannot be started as asked.
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}: use gpu or cpu")
@@ -203,11 +224,12 @@ def launch(engine: str, target: str, model_dir: str | None, *, served_name: str,
     if gguf_file and model_dir is None:
         raise ValueError("a GGUF file is found in the model's directory: give model_dir")
     gguf_path = f"{model_dir}/{gguf_file}" if gguf_file else None
-    serve = _Serve(model_dir, gguf_path, served_name, port, target == "gpu", gpus, pipeline, embedding)
+    serve = _Serve(model_dir, gguf_path, served_name, port, target == "gpu", gpus, pipeline, embedding, max_model_len)
     start = profile.build(serve)
+    env = {**HARDENED_ENV, **start.env} if profile.hardened_env else start.env
     return EngineLaunch(engine=engine, profile=profile.name, image=image or default_image(engine, target),
                         command=start.command, args=start.args, port=port, health_path=profile.health_path,
-                        env=start.env, shm_bytes=profile.shm_bytes)
+                        env=env, shm_bytes=profile.shm_bytes, writable=profile.writable)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,14 @@ class KubectlError(PaisError):
     """kubectl is missing, cannot reach a cluster, or refused the manifests."""
 
 
+class Forbidden(KubectlError):
+    """The cluster refused a read or write to the caller (RBAC)."""
+
+
+class Unreachable(KubectlError):
+    """kubectl is missing or no API server answers."""
+
+
 class MissingCRD(KubectlError):
     """The cluster does not serve a kind pais uses (the NIM Operator's CRDs are not installed)."""
 

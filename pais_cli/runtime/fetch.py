@@ -47,8 +47,13 @@ class FetchSource:
         return options
 
 
-def fetch_script(source: FetchSource, files: list[ModelFile], dest: str, blobs: str | None = None) -> str:
-    """Shell script that leaves exactly the revision's files under `dest`, then a marker."""
+def fetch_script(source: FetchSource, files: list[ModelFile], dest: str, blobs: str | None = None,
+                 keep: list[str] | None = None) -> str:
+    """Shell script that leaves exactly the revision's files under `dest`, then a marker.
+
+    With `blobs` (a shared volume) and `keep` (the revision directory names to keep beside
+    `dest`'s, e.g. the one serving now, for rollback), every other revision directory next to
+    `dest` is removed afterwards, and so are blobs no revision links any more."""
     q = shlex.quote
     lines = [
         "set -eu",
@@ -56,12 +61,11 @@ def fetch_script(source: FetchSource, files: list[ModelFile], dest: str, blobs: 
         f"dest={q(dest)}",
         f"opts={q(' '.join(source.oras_options()))}",
         f"echo \"fetching {source.reference} into $dest\"",
-        f"if [ -f \"$dest/{COMPLETE_MARKER}\" ]; then echo 'revision already in place'; exit 0; fi",
-        "mkdir -p \"$dest\"",
     ]
+    body = ["mkdir -p \"$dest\""]
     if blobs is not None:
-        lines += [
-            f"blobs={q(blobs)}",
+        lines.append(f"blobs={q(blobs)}")
+        body += [
             "mkdir -p \"$blobs\"",
             "get() {  # digest-hex size path: the blob once in $blobs, linked into the revision",
             "  out=\"$dest/$3\"; blob=\"$blobs/$1\"",
@@ -77,7 +81,7 @@ def fetch_script(source: FetchSource, files: list[ModelFile], dest: str, blobs: 
             "}",
         ]
     else:
-        lines += [
+        body += [
             "get() {  # digest-hex size path",
             "  out=\"$dest/$3\"",
             "  if [ -f \"$out\" ] && [ \"$(wc -c < \"$out\")\" -eq \"$2\" ]; then echo \"have $3\"; return 0; fi",
@@ -89,8 +93,23 @@ def fetch_script(source: FetchSource, files: list[ModelFile], dest: str, blobs: 
             "}",
         ]
     for f in files:
-        lines.append(f"get {f.digest.split(':', 1)[1]} {f.size} {q(f.path)}")
-    lines += [f"echo {q(source.digest)} > \"$dest/{COMPLETE_MARKER}\"", "echo 'revision in place'"]
+        body.append(f"get {f.digest.split(':', 1)[1]} {f.size} {q(f.path)}")
+    body += [f"echo {q(source.digest)} > \"$dest/{COMPLETE_MARKER}\"", "echo 'revision in place'"]
+    # A complete revision is not fetched again (an interrupted one resumes), but pruning still runs.
+    lines += [f"if [ -f \"$dest/{COMPLETE_MARKER}\" ]; then echo 'revision already in place'; else", *body, "fi"]
+    if blobs is not None and keep is not None:
+        names = " ".join(q(k) for k in sorted({*keep, dest.rstrip("/").rsplit("/", 1)[-1]}))
+        lines += [
+            "# Prune: revisions no longer referenced (this one and the kept ones stay), then blobs no revision links.",
+            "revisions=\"$(dirname \"$dest\")\"",
+            "for d in \"$revisions\"/*; do",
+            "  [ -d \"$d\" ] || continue",
+            "  name=\"$(basename \"$d\")\"; keep=no",
+            f"  for k in {names}; do if [ \"$name\" = \"$k\" ]; then keep=yes; fi; done",
+            "  if [ \"$keep\" = no ]; then echo \"pruning revision $name\"; rm -rf \"$d\"; fi",
+            "done",
+            "find \"$blobs\" -type f -links 1 ! -name '*.partial' -exec rm -f {} +",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import KubectlError, MissingCRD
+from .errors import Forbidden, KubectlError, MissingCRD, Unreachable
 
 TIMEOUT = 120
 CRD_HINT = "install the NVIDIA NIM Operator (its CRDs), or deploy with another --engine"
@@ -28,9 +28,9 @@ def _error(stderr: str) -> KubectlError:
     text = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
     lowered = stderr.lower()
     if any(s in lowered for s in _UNREACHABLE):
-        return KubectlError(f"no cluster reachable: {text}", "check `kubectl config current-context` and that the API server is up")
+        return Unreachable(f"no cluster reachable: {text}", "check `kubectl config current-context` and that the API server is up")
     if "forbidden" in lowered:
-        return KubectlError(f"the cluster refused: {text}", "ask for rights on the namespace, or pick another with --namespace")
+        return Forbidden(f"the cluster refused: {text}", "ask for rights on the namespace, or pick another with --namespace")
     if any(s in lowered for s in _UNKNOWN_KIND):
         return MissingCRD(f"the cluster does not know a kind: {text}", CRD_HINT)
     return KubectlError(f"kubectl failed: {text}", "run again with --debug to see the full kubectl output")
@@ -45,7 +45,7 @@ class Kubectl:
     def path(self) -> str:
         path = shutil.which(self.executable)
         if path is None:
-            raise KubectlError("kubectl is not installed (not found on PATH)",
+            raise Unreachable("kubectl is not installed (not found on PATH)",
                                "install kubectl and point it at the cluster (KUBECONFIG), or drop --apply to print the manifests")
         return path
 
@@ -62,8 +62,16 @@ class Kubectl:
             raise _error(done.stderr)
         return done.stdout
 
-    def apply(self, manifest_yaml: str, namespace: str | None = None) -> str:
-        return self.run(["apply", *_ns(namespace), "-f", "-"], stdin=manifest_yaml)
+    def apply(self, manifest_yaml: str, namespace: str | None = None, server_dry_run: bool = False) -> str:
+        """`kubectl apply -f -`; with server_dry_run, the API server validates and admits the
+        objects (schemas, immutable fields, quota, Pod Security admission) and stores nothing."""
+        dry = ["--dry-run=server"] if server_dry_run else []
+        return self.run(["apply", *dry, *_ns(namespace), "-f", "-"], stdin=manifest_yaml)
+
+    def current_namespace(self) -> str:
+        """The namespace kubectl uses when none is given: the context's, else `default`."""
+        out = self.run(["config", "view", "--minify", "-o", "jsonpath={..namespace}"]).strip()
+        return out or "default"
 
     def delete(self, kind_names: Sequence[str], namespace: str | None = None, selector: str | None = None) -> str:
         return self.run(["delete", "--ignore-not-found", *_ns(namespace), *kind_names, *(["-l", selector] if selector else [])])

@@ -1,171 +1,107 @@
-"""Plain Kubernetes manifests for an endpoint: Deployment (+ HPA), Service, registry CA.
+"""Plain Kubernetes manifests for an endpoint: Deployment, Service and what goes with them.
 
-The pod fetches the pinned revision into an emptyDir with an init container (the ORAS CLI
-image), then the engine serves it under the routing name. Names come from the routing name
-only, so a redeploy with another revision is an in-place `kubectl apply`: the Deployment's
-selector never changes, its pod template does (new digest), and Kubernetes rolls the pods.
+The pod gets the pinned revision one of two ways: from a shared ReadWriteMany volume filled
+once per revision by a Job (runtime/storage.py; `--storage-class`), mounted read-only with no
+init container; or, without one, fetched into an emptyDir by an init container (the ORAS CLI
+image), with an `ephemeral-storage` request sized from the revision so the scheduler places it
+on a node with the disk. Names come from the routing name only, so a redeploy with another
+revision is an in-place `kubectl apply`: the Deployment's selector never changes, its pod
+template does (new digest), and Kubernetes rolls the pods as runtime/rollout.py says.
+Every container runs hardened (runtime/hardening.py).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from ..gallery.modelpack import ModelFile
-from .detect import EMBEDDING, ModelInfo
-from .engines import EngineLaunch, launch
-from .fetch import CA_KEY, FetchSource, fetch_script, fetch_volumes
-from .placement import GIB, GPU_PRODUCTS, Placement
-from .routing import (
-    COMPONENT,
-    DIGEST_ANNOTATION,
-    ENGINE_LABEL,
-    INSTANCE,
-    MANAGED_BY,
-    MANAGER,
-    MODEL_ANNOTATION,
-    NAME_LABEL,
-    PLACEMENT_ANNOTATION,
-    REVISION_LABEL,
-    ROUTING_ANNOTATION,
-    STORE_ANNOTATION,
-    TAG_ANNOTATION,
-    RoutingName,
-    object_name,
-    short_digest,
-)
+from . import rollout, scaling, storage
+from .endpoint import Endpoint, K8sObject, ca_configmap, engine_launch, gpu_affinity, quantity_gi
+from .exposure import http_route, network_policy
+from .fetch import fetch_script, fetch_volumes
+from .hardening import WRITABLE_SIZE, container_security_context, pod_security_context, writable_volumes
+from .placement import GIB, Placement
 
-K8sObject = dict[str, Any]  # one Kubernetes object, as emitted
+__all__ = ["MODEL_DIR", "MODEL_MOUNT", "Endpoint", "K8sObject", "render_plain", "to_yaml"]
+
 MODEL_MOUNT = "/models"
 MODEL_DIR = f"{MODEL_MOUNT}/model"
+SHM_SIZE = "8Gi"
 
 
-@dataclass
-class Endpoint:
-    """Everything the renderers need, already decided by app.deploy.plan_deployment."""
-
-    routing: RoutingName
-    engine: str
-    image: str | None  # None: the engine's pinned default (engines.launch decides)
-    fetch_image: str
-    info: ModelInfo | None
-    placement: Placement
-    namespace: str | None = None
-    model: str | None = None  # gallery model name
-    store: str | None = None
-    tag: str | None = None
-    digest: str | None = None
-    source: FetchSource | None = None
-    files: list[ModelFile] = field(default_factory=list)
-    registry_ca: str | None = None  # PEM, when the gallery has a CA
-    replicas: int | None = None
-    min_replicas: int | None = None
-    max_replicas: int | None = None
-    pull_secret: str | None = None
-    node_selector: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return object_name(self.routing)
-
-    @property
-    def ca_configmap(self) -> str:
-        return object_name(self.routing, "-registry-ca")
-
-    def selector(self) -> dict[str, str]:
-        return {INSTANCE: self.name, MANAGED_BY: MANAGER}
-
-    def labels(self, component: str = "inference-endpoint") -> dict[str, str]:
-        labels = {NAME_LABEL: self.engine, INSTANCE: self.name, COMPONENT: component, MANAGED_BY: MANAGER,
-                  ENGINE_LABEL: self.engine}
-        if self.digest:
-            labels[REVISION_LABEL] = short_digest(self.digest)
-        return labels
-
-    def annotations(self) -> dict[str, str]:
-        out = {ROUTING_ANNOTATION: str(self.routing), PLACEMENT_ANNOTATION: self.placement.summary()}
-        if self.digest:
-            out[DIGEST_ANNOTATION] = self.digest
-        if self.model:
-            out[MODEL_ANNOTATION] = self.model
-        if self.store:
-            out[STORE_ANNOTATION] = self.store
-        if self.tag:
-            out[TAG_ANNOTATION] = self.tag
-        return out
-
-    def pod_annotations(self) -> dict[str, str]:
-        # No tag on pods: the same digest deployed under another tag must not roll them.
-        return {k: v for k, v in self.annotations().items() if k != TAG_ANNOTATION}
-
-    def metadata(self, name: str | None = None, component: str = "inference-endpoint") -> dict[str, Any]:
-        meta: dict[str, Any] = {"name": name or self.name}
-        if self.namespace:
-            meta["namespace"] = self.namespace
-        meta["labels"] = self.labels(component)
-        meta["annotations"] = self.annotations()
-        return meta
-
-
-def quantity_gi(n_bytes: int, factor: float = 1.0, minimum: int = 1) -> str:
-    return f"{max(minimum, math.ceil(n_bytes * factor / GIB))}Gi"
-
-
-def engine_launch(ep: Endpoint, model_dir: str | None) -> EngineLaunch:
-    """The engine serving the routing name from `model_dir`, as engines.launch starts it."""
-    p, info = ep.placement, ep.info
-    return launch(ep.engine, p.target, model_dir, served_name=str(ep.routing),
-                  gguf_file=info.gguf_file if info else None,
-                  embedding=info is not None and info.model_type == EMBEDDING,
-                  gpus=p.tensor_parallel, pipeline=p.pipeline_parallel, image=ep.image)
-
-
-def gpu_affinity(p: Placement) -> dict[str, Any] | None:
-    if p.target != "gpu" or not p.gpu_model:
-        return None
-    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
-        "matchExpressions": [{"key": "nvidia.com/gpu.product", "operator": "In", "values": GPU_PRODUCTS[p.gpu_model]}]}]}}}
-
-
-def resources(p: Placement) -> dict[str, Any]:
+def resources(p: Placement, ephemeral: str | None = None) -> dict[str, Any]:
     requests: dict[str, Any] = {"cpu": p.cpu, "memory": p.memory}
     limits: dict[str, Any] = {"memory": p.memory}
+    if ephemeral:
+        requests["ephemeral-storage"] = ephemeral
     if p.target == "gpu":
         requests["nvidia.com/gpu"] = p.tensor_parallel
         limits["nvidia.com/gpu"] = p.tensor_parallel
     return {"requests": requests, "limits": limits}
 
 
-def probe(path: str, startup: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {"httpGet": {"path": path, "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 5}
-    # Loading weights takes minutes: the startup probe allows 30 of them before liveness rules.
-    out["failureThreshold"] = 180 if startup else 3
-    return out
+def per_pod_disk(ep: Endpoint) -> str:
+    """What one pod writes to its node's disk: the revision (+10%) and its writable paths."""
+    assert ep.info is not None
+    writable = int(WRITABLE_SIZE.removesuffix("Gi")) * GIB
+    return f"{max(1, math.ceil((ep.info.files_bytes * 1.1 + writable) / GIB))}Gi"
 
 
-def ca_configmap(ep: Endpoint) -> K8sObject | None:
-    if not ep.registry_ca:
-        return None
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": ep.metadata(ep.ca_configmap, "registry-ca"),
-            "data": {CA_KEY: ep.registry_ca}}
+def storage_note(ep: Endpoint) -> str:
+    """One line for the dry-run: where each replica's model comes from."""
+    assert ep.info is not None
+    if ep.shared_volume:
+        return (f"shared volume {storage.volume_name(ep)} ({ep.storage_class or 'default StorageClass'}, ReadWriteMany): "
+                f"filled once per revision by a Job, mounted read-only by every replica")
+    total = ep.info.files_bytes * ep.most_replicas
+    return (f"per-pod fetch: each replica downloads {ep.info.files_bytes / GIB:.1f} GiB to its node's disk "
+            f"(ephemeral-storage request {per_pod_disk(ep)}; {total / GIB:.1f} GiB for {ep.most_replicas}); "
+            "--storage-class NAME (a ReadWriteMany class) fills one shared copy instead")
 
 
 def render_plain(ep: Endpoint) -> list[K8sObject]:
-    """ConfigMap (registry CA, when there is one), Deployment, Service, and an HPA when asked."""
+    """ConfigMap (registry CA), the shared model volume and its fill Job (with --storage-class),
+    Deployment, Service, PodDisruptionBudget, autoscaler, NetworkPolicy, HTTPRoute: in the order
+    they must exist."""
     assert ep.source is not None and ep.info is not None and ep.digest is not None
     p = ep.placement
-    fetch_vols, fetch_mounts = fetch_volumes(ep.source, ep.ca_configmap)
-    model_volume = {"name": "model", "emptyDir": {"sizeLimit": quantity_gi(ep.info.files_bytes, 1.1)}}
-    volumes: list[dict[str, Any]] = [model_volume, *fetch_vols]
-    engine_mounts: list[dict[str, Any]] = [{"name": "model", "mountPath": MODEL_MOUNT, "readOnly": True}]
+    tmp_vols, tmp_mounts = writable_volumes(("/tmp",))
+    objects: list[K8sObject] = []
+    if (cm := ca_configmap(ep)) is not None:
+        objects.append(cm)
+    init: list[dict[str, Any]] = []
+    if ep.shared_volume:
+        volume, mount, model_dir = storage.shared_volume_mount(ep)
+        volumes: list[dict[str, Any]] = [volume]
+        engine_mounts: list[dict[str, Any]] = [mount]
+        objects += [storage.model_volume(ep), storage.fill_job(ep)]
+        ephemeral = None
+    else:
+        model_dir = MODEL_DIR
+        fetch_vols, fetch_mounts = fetch_volumes(ep.source, ep.ca_configmap)
+        volumes = [{"name": "model", "emptyDir": {"sizeLimit": quantity_gi(ep.info.files_bytes, 1.1)}}, *fetch_vols]
+        engine_mounts = [{"name": "model", "mountPath": MODEL_MOUNT, "readOnly": True}]
+        ephemeral = per_pod_disk(ep)
+        init.append({
+            "name": "fetch-model",
+            "image": ep.fetch_image,
+            "command": ["/bin/sh", "-c"],
+            "args": [fetch_script(ep.source, ep.files, MODEL_DIR)],
+            "env": [{"name": "HOME", "value": "/tmp"}],
+            "resources": storage.FILL_RESOURCES,
+            "securityContext": container_security_context(),
+            "volumeMounts": [{"name": "model", "mountPath": MODEL_MOUNT}, *fetch_mounts, *tmp_mounts],
+        })
+    start = engine_launch(ep, model_dir)
+    start_vols, start_mounts = writable_volumes(start.writable)
+    volumes += [v for v in start_vols if v not in tmp_vols] + tmp_vols
+    engine_mounts += start_mounts
     if p.target == "gpu":
         # Tensor parallel workers share tensors through /dev/shm; the default 64 MiB is too small.
-        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}})
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": SHM_SIZE}})
         engine_mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
-    start = engine_launch(ep, MODEL_DIR)
     engine: dict[str, Any] = {"name": "engine", "image": start.image}
     if start.command:
         engine["command"] = start.command
@@ -174,20 +110,17 @@ def render_plain(ep: Endpoint) -> list[K8sObject]:
         engine["env"] = [{"name": k, "value": v} for k, v in start.env.items()]
     engine.update({
         "ports": [{"name": "http", "containerPort": start.port, "protocol": "TCP"}],
-        "readinessProbe": probe(start.health_path),
-        "startupProbe": probe(start.health_path, startup=True),
-        "resources": resources(p),
+        "startupProbe": rollout.probe(start.health_path, startup_s=rollout.load_seconds(ep)),
+        "readinessProbe": rollout.probe(start.health_path),
+        "livenessProbe": rollout.probe(start.health_path, liveness=True),
+        "resources": resources(p, ephemeral),
+        "securityContext": container_security_context(),
         "volumeMounts": engine_mounts,
     })
-    fetch = {
-        "name": "fetch-model",
-        "image": ep.fetch_image,
-        "command": ["/bin/sh", "-c"],
-        "args": [fetch_script(ep.source, ep.files, MODEL_DIR)],
-        "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
-        "volumeMounts": [{"name": "model", "mountPath": MODEL_MOUNT}, *fetch_mounts],
-    }
-    pod_spec: dict[str, Any] = {"initContainers": [fetch], "containers": [engine], "volumes": volumes}
+    pod_spec: dict[str, Any] = {"securityContext": pod_security_context()}
+    if init:
+        pod_spec["initContainers"] = init
+    pod_spec.update({"containers": [engine], "volumes": volumes})
     if ep.pull_secret:
         pod_spec["imagePullSecrets"] = [{"name": ep.pull_secret}]
     if (affinity := gpu_affinity(p)) is not None:
@@ -196,35 +129,30 @@ def render_plain(ep: Endpoint) -> list[K8sObject]:
         pod_spec["nodeSelector"] = dict(ep.node_selector)
     if p.target == "gpu":
         pod_spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-    template_meta = {"labels": ep.labels(), "annotations": ep.pod_annotations()}
+    template_meta = {"labels": ep.labels(), "annotations": {**ep.pod_annotations(), **scaling.scrape_annotations(ep)}}
     deployment_spec: dict[str, Any] = {}
-    autoscaled = ep.min_replicas is not None or ep.max_replicas is not None
-    if not autoscaled:
-        deployment_spec["replicas"] = ep.replicas or 1  # with an HPA, replicas is left to it
+    if not ep.autoscaled:
+        deployment_spec["replicas"] = ep.replicas or 1  # with an autoscaler, replicas is left to it
     deployment_spec.update({
         "revisionHistoryLimit": 3,
+        "progressDeadlineSeconds": rollout.progress_deadline(ep),
+        "strategy": rollout.strategy(ep),
         "selector": {"matchLabels": ep.selector()},
         "template": {"metadata": template_meta, "spec": pod_spec},
     })
-    objects: list[K8sObject] = []
-    if (cm := ca_configmap(ep)) is not None:
-        objects.append(cm)
     objects.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": ep.metadata(), "spec": deployment_spec})
     objects.append({
         "apiVersion": "v1", "kind": "Service", "metadata": ep.metadata(),
         "spec": {"type": "ClusterIP", "selector": ep.selector(),
                  "ports": [{"name": "http", "port": start.port, "targetPort": "http", "protocol": "TCP"}]},
     })
-    if autoscaled:
-        objects.append({
-            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": ep.metadata(),
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": ep.name},
-                "minReplicas": ep.min_replicas or 1,
-                "maxReplicas": ep.max_replicas or max(ep.min_replicas or 1, 1),
-                "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}],
-            },
-        })
+    if (pdb := rollout.disruption_budget(ep)) is not None:
+        objects.append(pdb)
+    objects += scaling.scaling_objects(ep)
+    if (policy := network_policy(ep, ep.selector())) is not None:
+        objects.append(policy)
+    if (route := http_route(ep)) is not None:
+        objects.append(route)
     return objects
 
 

@@ -16,7 +16,17 @@ import httpx
 
 from .errors import GatewayError, MissingCRD
 from .kubectl import Kubectl
-from .routing import DIGEST_ANNOTATION, ENGINE_LABEL, MANAGED_BY, MANAGER, MODEL_ANNOTATION, ROUTING_ANNOTATION, SOURCE_ANNOTATION
+from .routing import (
+    DIGEST_ANNOTATION,
+    ENGINE_LABEL,
+    MANAGED_BY,
+    MANAGER,
+    MODEL_ANNOTATION,
+    ROUTING_ANNOTATION,
+    SOURCE_ANNOTATION,
+    STORE_ANNOTATION,
+    TAG_ANNOTATION,
+)
 
 SELECTOR = f"{MANAGED_BY}={MANAGER}"
 
@@ -34,6 +44,10 @@ class EndpointStatus:
     kind: str  # Deployment | NIMService | Gateway
     name: str | None
     source: str = "cluster"  # cluster | gateway
+    tag: str | None = None  # the tag the digest was resolved from at deploy time
+    store: str | None = None
+    tag_digest: str | None = None  # where that tag points now (None: not asked or not known)
+    stale: bool | None = None  # the tag now points at another revision than the one served
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,7 +95,8 @@ def _row(obj: dict[str, Any], kind: str) -> EndpointStatus | None:
     if model is None and annotations.get(SOURCE_ANNOTATION, "gallery") != "gallery":
         model = annotations[SOURCE_ANNOTATION]  # an NGC model
     return EndpointStatus(routing, engine, model, annotations.get(DIGEST_ANNOTATION), ready, desired, state,
-                          meta.get("namespace"), kind, meta.get("name"))
+                          meta.get("namespace"), kind, meta.get("name"), tag=annotations.get(TAG_ANNOTATION),
+                          store=annotations.get(STORE_ANNOTATION))
 
 
 def from_cluster(namespace: str | None = None, all_namespaces: bool = False,

@@ -6,8 +6,15 @@ there), and a NIMService running the multi-LLM NIM on that volume (`storage.pvc`
 false). The Job must finish before the NIMService starts: `--apply` applies the PVC and Job,
 waits for the Job, then applies the NIMService.
 
+The volume, the fill Job (one per revision, pruning what is no longer kept) and the never-
+shrinking claim are runtime/storage.py's, shared with the plain engines' `--storage-class` path.
+
 An NGC model: a NIMCache (source ngc, one pinned profile, RWX PVC) first, then a NIMService
 that references it (`storage.nimCache`); `--apply` waits for the cache to be Ready in between.
+A NIMCache's `modelPuller` is immutable (a CEL rule with oldSelf), so the cache is named after
+what it holds (`<name>-cache-<version>-<6 hex of its spec>`): an upgrade creates a new cache,
+moves the NIMService to it, and only then is the old one deleted (by label, `pais.dev/cache`
+other than the new name).
 
 Both: `scale.enabled` with HPA min/max and never `replicas` beside it (a CEL rule of the CRD),
 except multi-node, where the CRD forbids autoscaling and `replicas` is used; `expose.service`
@@ -17,21 +24,25 @@ host domain is given; the routing name as the served model name.
 
 from __future__ import annotations
 
-import math
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from . import storage
+from .endpoint import Endpoint, K8sObject, ca_configmap, engine_launch, gpu_affinity, quantity_gi
 from .engines import EngineLaunch
 from .errors import DeployRefused
-from .fetch import fetch_script, fetch_volumes
-from .kubernetes import Endpoint, K8sObject, ca_configmap, engine_launch, gpu_affinity, quantity_gi
-from .placement import GIB
-from .routing import SOURCE_ANNOTATION, object_name
+from .exposure import http_route, network_policy
+from .hardening import RUN_AS_GROUP, RUN_AS_USER
+from .routing import CACHE_LABEL, COMPONENT, INSTANCE, SOURCE_ANNOTATION, object_name
+from .scaling import autoscaler, pods_metric
 
 API_VERSION = "apps.nvidia.com/v1alpha1"
-MODEL_STORE = "/model-store"  # where the operator mounts the NIMService's storage
-NIM_UID, NIM_GID = 1000, 2000  # the NIMService's default userID / groupID
+MODEL_STORE = storage.MODEL_STORE  # where the operator mounts the NIMService's storage
+NIM_UID, NIM_GID = RUN_AS_USER, RUN_AS_GROUP  # the NIMService's default userID / groupID
+CACHE_COMPONENT = "model-cache"
 _PARAMS_IN_NAME = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)b(?![a-z0-9])")
 
 
@@ -47,16 +58,16 @@ class NimOptions:
     weights_bytes: int | None = None  # NGC path: size of the model, for the cache volume
 
 
-def revision_dir(digest: str) -> str:
-    return f"{MODEL_STORE}/revisions/{digest.replace(':', '-')}"
-
-
-def pvc_size(files_bytes: int) -> str:
-    # Room for the serving revision and the next one while a swap fills in, plus 10%.
-    return f"{max(1, math.ceil(files_bytes * 2.2 / GIB))}Gi"
+revision_dir = storage.revision_dir
 
 
 def _split_image(image: str) -> tuple[str, str]:
+    """(repository, tag) for the NIMService's `image`. The operator starts `repository:tag`
+    (NIMService.GetImage), so an image pinned by digest, `REPO[:TAG]@sha256:HEX`, is written as
+    repository `REPO[:TAG]@sha256` and tag `HEX`, which it joins back into the same reference."""
+    if "@" in image:
+        reference, _, hex_part = image.rpartition(":")
+        return reference, hex_part
     repository, _, tag = image.rpartition(":")
     if not repository or "/" in tag:
         return image, "latest"
@@ -70,7 +81,12 @@ def _scale_and_replicas(ep: Endpoint, spec: dict[str, Any]) -> None:
         return
     minimum = ep.min_replicas or ep.replicas or 1
     maximum = ep.max_replicas or max(minimum, ep.replicas or 1)
-    spec["scale"] = {"enabled": True, "hpa": {"minReplicas": minimum, "maxReplicas": maximum}}
+    hpa: dict[str, Any] = {"minReplicas": minimum, "maxReplicas": maximum}
+    if maximum > minimum and autoscaler(ep) == "hpa":
+        # The NIM's own queue, never the HPA's default CPU target.
+        hpa["metrics"] = [pods_metric("nim")]
+        hpa["behavior"] = {"scaleDown": {"stabilizationWindowSeconds": 600}}
+    spec["scale"] = {"enabled": True, "hpa": hpa}
 
 
 def ngc_weights(ngc_model: str, given: int | None) -> tuple[int, str]:
@@ -99,7 +115,7 @@ def _expose(start: EngineLaunch, opts: NimOptions) -> dict[str, Any]:
     return expose
 
 
-def _service_spec(ep: Endpoint, opts: NimOptions, start: EngineLaunch, storage: dict[str, Any]) -> dict[str, Any]:
+def _service_spec(ep: Endpoint, opts: NimOptions, start: EngineLaunch, storage_spec: dict[str, Any]) -> dict[str, Any]:
     p = ep.placement
     repository, tag = _split_image(start.image)
     image_spec: dict[str, Any] = {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
@@ -110,7 +126,7 @@ def _service_spec(ep: Endpoint, opts: NimOptions, start: EngineLaunch, storage: 
         "image": image_spec,
         "authSecret": opts.auth_secret,
         "env": [{"name": k, "value": v} for k, v in start.env.items()],
-        "storage": storage,
+        "storage": storage_spec,
         "labels": ep.labels(),
         "annotations": ep.pod_annotations(),
         "resources": {"limits": {"nvidia.com/gpu": p.gpus_per_node}, "requests": {"cpu": p.cpu, "memory": p.memory}},
@@ -130,59 +146,39 @@ def _service_spec(ep: Endpoint, opts: NimOptions, start: EngineLaunch, storage: 
     return spec
 
 
-def fill_job_name(ep: Endpoint) -> str:
-    assert ep.digest is not None
-    # One Job per revision: a Job's pod template is immutable, and the name says which revision.
-    return object_name(ep.routing, f"-fill-{ep.digest.split(':', 1)[1][:8]}")
-
-
 def render_gallery(ep: Endpoint, opts: NimOptions) -> list[K8sObject]:
-    """ConfigMap (CA), PVC, fill Job, NIMService: in the order they must exist."""
+    """ConfigMap (CA), PVC, fill Job, NIMService (+ NetworkPolicy, HTTPRoute): in the order they must exist."""
     assert ep.source is not None and ep.info is not None and ep.digest is not None
-    pvc_name = object_name(ep.routing, "-model")
-    pvc_spec: dict[str, Any] = {"accessModes": ["ReadWriteMany"],
-                                "resources": {"requests": {"storage": pvc_size(ep.info.files_bytes)}}}
-    if opts.storage_class:
-        pvc_spec["storageClassName"] = opts.storage_class
-    pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": ep.metadata(pvc_name, "model-store"), "spec": pvc_spec}
-    dest = revision_dir(ep.digest)
-    fetch_vols, fetch_mounts = fetch_volumes(ep.source, ep.ca_configmap)
-    job_name = fill_job_name(ep)
-    job_pod: dict[str, Any] = {
-        "restartPolicy": "OnFailure",
-        "securityContext": {"runAsUser": NIM_UID, "runAsGroup": NIM_GID, "fsGroup": NIM_GID},
-        "containers": [{
-            "name": "fill",
-            "image": ep.fetch_image,
-            "command": ["/bin/sh", "-c"],
-            "args": [fetch_script(ep.source, ep.files, dest, blobs=f"{MODEL_STORE}/blobs/sha256")],
-            "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
-            "volumeMounts": [{"name": "model-store", "mountPath": MODEL_STORE}, *fetch_mounts],
-        }],
-        "volumes": [{"name": "model-store", "persistentVolumeClaim": {"claimName": pvc_name}}, *fetch_vols],
-    }
-    if ep.pull_secret:
-        job_pod["imagePullSecrets"] = [{"name": ep.pull_secret}]
-    job = {
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": ep.metadata(job_name, "model-fill"),
-        "spec": {"backoffLimit": 4, "ttlSecondsAfterFinished": 86400,
-                 "template": {"metadata": {"labels": ep.labels("model-fill")}, "spec": job_pod}},
-    }
-    storage = {"pvc": {"create": False, "name": pvc_name}}
+    storage_spec = {"pvc": {"create": False, "name": storage.volume_name(ep)}}
     meta = ep.metadata()
     meta["annotations"][SOURCE_ANNOTATION] = "gallery"
     service = {"apiVersion": API_VERSION, "kind": "NIMService", "metadata": meta,
-               "spec": _service_spec(ep, opts, engine_launch(ep, dest), storage)}
+               "spec": _service_spec(ep, opts, engine_launch(ep, storage.revision_dir(ep.digest)), storage_spec)}
     objects: list[K8sObject] = []
     if (cm := ca_configmap(ep)) is not None:
         objects.append(cm)
-    return [*objects, pvc, job, service]
+    return [*objects, storage.model_volume(ep), storage.fill_job(ep), service, *_exposure(ep)]
+
+
+def _exposure(ep: Endpoint) -> list[K8sObject]:
+    out = [o for o in (network_policy(ep, {INSTANCE: ep.name}), http_route(ep)) if o is not None]
+    return out
+
+
+def _version_slug(image: str) -> str:
+    tag = _split_image(image)[1]
+    slug = re.sub(r"[^a-z0-9]+", "-", tag.lower()).strip("-")[:12].strip("-")
+    return slug or "latest"
+
+
+def cache_selector(ep: Endpoint) -> str:
+    """Every NIMCache of this endpoint (kubectl label selector)."""
+    return f"{INSTANCE}={ep.name},{COMPONENT}={CACHE_COMPONENT}"
 
 
 def render_ngc(ep: Endpoint, opts: NimOptions) -> list[K8sObject]:
     """NIMCache (pinned profile, RWX PVC), then the NIMService that serves from it."""
     assert opts.ngc_model and opts.ngc_profile and opts.weights_bytes
-    cache_name = object_name(ep.routing, "-cache")
     ngc: dict[str, Any] = {"modelPuller": opts.ngc_model, "authSecret": opts.auth_secret,
                            "model": {"profiles": [opts.ngc_profile]}}
     if opts.image_pull_secret:
@@ -191,13 +187,22 @@ def render_ngc(ep: Endpoint, opts: NimOptions) -> list[K8sObject]:
                            "volumeAccessMode": "ReadWriteMany"}
     if opts.storage_class:
         pvc["storageClass"] = opts.storage_class
-    cache_meta = ep.metadata(cache_name, "model-cache")
+    cache_spec = {"source": {"ngc": ngc}, "storage": {"pvc": pvc}}
+    # Named after what it holds: a new version (an immutable modelPuller), profile or volume is a new cache.
+    fingerprint = hashlib.sha256(json.dumps(cache_spec, sort_keys=True).encode()).hexdigest()[:6]
+    cache_name = object_name(ep.routing, f"-cache-{_version_slug(opts.ngc_model)}-{fingerprint}")
+    cache_meta = ep.metadata(cache_name, CACHE_COMPONENT)
+    cache_meta["labels"][CACHE_LABEL] = cache_name
     cache_meta["annotations"][SOURCE_ANNOTATION] = opts.ngc_model
-    cache = {"apiVersion": API_VERSION, "kind": "NIMCache", "metadata": cache_meta,
-             "spec": {"source": {"ngc": ngc}, "storage": {"pvc": pvc}}}
-    storage = {"nimCache": {"name": cache_name, "profile": opts.ngc_profile}}
+    cache = {"apiVersion": API_VERSION, "kind": "NIMCache", "metadata": cache_meta, "spec": cache_spec}
+    storage_spec = {"nimCache": {"name": cache_name, "profile": opts.ngc_profile}}
     meta = ep.metadata()
     meta["annotations"][SOURCE_ANNOTATION] = opts.ngc_model
     service = {"apiVersion": API_VERSION, "kind": "NIMService", "metadata": meta,
-               "spec": _service_spec(ep, opts, engine_launch(ep, None), storage)}
-    return [cache, service]
+               "spec": _service_spec(ep, opts, engine_launch(ep, None), storage_spec)}
+    return [cache, service, *_exposure(ep)]
+
+
+def old_caches_selector(ep: Endpoint, current: str) -> str:
+    """The NIMCaches of this endpoint other than `current`: what an upgrade leaves to delete."""
+    return f"{cache_selector(ep)},{CACHE_LABEL}!={current}"

@@ -43,6 +43,9 @@ DIGEST_ANNOTATION = f"{LABEL_PREFIX}/revision"  # the full digest
 TAG_ANNOTATION = f"{LABEL_PREFIX}/tag"
 SOURCE_ANNOTATION = f"{LABEL_PREFIX}/source"  # gallery revision or NGC model
 PLACEMENT_ANNOTATION = f"{LABEL_PREFIX}/placement"
+PREVIOUS_ANNOTATION = f"{LABEL_PREFIX}/previous-revision"  # the digest served before: the rollback target
+VALIDATION_ANNOTATION = f"{LABEL_PREFIX}/validation"  # set when deployed with --no-require-validated
+CACHE_LABEL = f"{LABEL_PREFIX}/cache"  # an NGC NIMCache's own name, to select the old ones
 MANAGER = "pais"
 
 

@@ -25,9 +25,11 @@ through exec until it answers 200, while the container's state is watched: an ex
 is explained (OOM, the engine refusing the model, a crash) from its exit code, `OOMKilled` and
 its log. Every wait is bounded by `request.limits.timeout_s` (load plus the one inference).
 
-Confinement: `cap_drop=["ALL"]`, `security_opt=["no-new-privileges"]`, a non-root user (the
-model directory's owner when that is not root, else 65534:65534 "nobody"), a read-only root
-filesystem with a tmpfs on /tmp (HOME and the caches point there), `mem_limit` = `memswap_limit`
+Confinement: the pod's own (`runtime.hardening.docker_confinement`, the Pod Security
+`restricted` settings the Deployment carries): `cap_drop=["ALL"]`, `security_opt=["no-new-privileges"]`,
+Docker's default seccomp profile, a non-root user (the model directory's owner when that is not
+root, else 65534:65534 "nobody"), a read-only root filesystem with a tmpfs on each path the
+launcher says the engine writes (/tmp, where HOME and the caches point), `mem_limit` = `memswap_limit`
 (no swap beyond the limit; exit 137 / OOMKilled -> `oom`), `nano_cpus`, `pids_limit`, and a GPU
 (`DeviceRequest(capabilities=[["gpu"]])`) only when `request.gpu` (the GPU target, where the
 launcher also picks the engine's GPU image and arguments).
@@ -66,7 +68,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..runtime.engines import PORT, EngineLaunch, default_image, launch, start_profile
+from ..runtime.engines import HARDENED_ENV, PORT, EngineLaunch, default_image, launch, start_profile
+from ..runtime.hardening import docker_confinement
 from .contract import BackendUnavailable, SmokeOutcome, SmokeRequest
 
 BACKEND = "container"
@@ -429,17 +432,17 @@ def container_spec(request: SmokeRequest, start: EngineLaunch, model_dir: Path, 
 
     limits = request.limits
     tmp_bytes = max(64 * 1024**2, min(limits.memory_bytes // 4, 2 * 1024**3))
-    # The sandbox's own variables win over the engine's: offline, caches on the tmpfs.
-    env = {**start.env,
-           "HOME": "/tmp", "XDG_CACHE_HOME": "/tmp/.cache", "HF_HOME": "/tmp/.cache/huggingface",
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
-           "DO_NOT_TRACK": "1", "NUMBA_CACHE_DIR": "/tmp/.cache/numba", "TRITON_CACHE_DIR": "/tmp/.cache/triton"}
+    # The launcher's environment (HOME and caches on /tmp, offline, no telemetry: the pod's own)
+    # and the pod's confinement (runtime.hardening), translated for the Docker Engine API.
+    env = {**HARDENED_ENV, **start.env}
+    confinement = docker_confinement(start, user, tmp_bytes)
+    if "/tmp" not in confinement["tmpfs"]:
+        confinement["tmpfs"]["/tmp"] = f"rw,nosuid,nodev,size={tmp_bytes},mode=1777"  # HOME for the in-container probe
     spec: dict[str, Any] = {
         "image": image_id, "command": start.args, "name": f"pais-smoke-{uuid.uuid4().hex[:12]}", "detach": True,
         "network_mode": "none",
         "mounts": [Mount(target=SANDBOX_MODEL, source=str(model_dir), type="bind", read_only=True)],
-        "read_only": True, "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={tmp_bytes},mode=1777"},
-        "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"], "user": user,
+        **confinement,
         "mem_limit": limits.memory_bytes, "memswap_limit": limits.memory_bytes,  # no swap beyond the limit
         "nano_cpus": int(limits.cpus * 1e9), "pids_limit": limits.pids,
         "environment": env, "labels": {SMOKE_LABEL: "1"}, "working_dir": "/tmp",

@@ -4,11 +4,14 @@ No kube-apiserver can run here, so:
 - built-in kinds (Deployment, Service, PVC, Job, ConfigMap, HPA) are validated with
   `kubernetes-validate` in strict mode (unknown fields are errors) against the published
   OpenAPI schemas of the Kubernetes version named below;
-- custom resources (NIMService, NIMCache) are validated against the real CRDs of NIM Operator
-  v3.1.2 (tests/specs/): the structural schema (with defaults applied first and unknown
-  fields refused, as `kubectl apply` with server-side field validation does), then every CEL
-  rule (`x-kubernetes-validations`) evaluated with cel-python, for a create (transition rules
-  with `oldSelf` skipped) and for a re-apply of the same object (`oldSelf` = the object).
+- custom resources are validated against their real CRDs (tests/specs/): NIMService and
+  NIMCache of NIM Operator v3.1.2, KEDA v2.20.2's ScaledObject, Gateway API v1.6.1's HTTPRoute
+  (standard channel): the structural schema (with defaults applied first and unknown fields
+  refused, as `kubectl apply` with server-side field validation does), then every CEL rule
+  (`x-kubernetes-validations`) evaluated with cel-python, for a create (transition rules with
+  `oldSelf` skipped) and for a re-apply of the same object (`oldSelf` = the object);
+  `validate_update(old, new)` evaluates the transition rules with the real old object, as an
+  update does (NIMCache's immutable `modelPuller`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ SPECS = Path(__file__).resolve().parent.parent / "specs"
 NIM_CRDS = {
     "NIMService": SPECS / "nim-operator-v3.1.2-apps.nvidia.com_nimservices.yaml",
     "NIMCache": SPECS / "nim-operator-v3.1.2-apps.nvidia.com_nimcaches.yaml",
+    "ScaledObject": SPECS / "keda-v2.20.2-keda.sh_scaledobjects.yaml",
+    "HTTPRoute": SPECS / "gateway-api-v1.6.1-gateway.networking.k8s.io_httproutes.yaml",
 }
+_MISSING = object()
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -80,30 +86,35 @@ def _cel(rule: str) -> Any:
     return _programs[rule]
 
 
-def _check_cel(value: Any, schema: dict[str, Any], path: str, update: bool, failures: list[str]) -> None:
+def _check_cel(value: Any, schema: dict[str, Any], path: str, old: Any, failures: list[str]) -> None:
+    """`old`: the value at the same path before the update; _MISSING on create (transition
+    rules are evaluated only where an old value exists)."""
     for rule in schema.get("x-kubernetes-validations") or []:
         expression = rule["rule"]
-        if "oldSelf" in expression and not update:
+        if "oldSelf" in expression and old is _MISSING:
             continue  # transition rules are not evaluated on create
         activation = {"self": celpy.json_to_cel(value)}
-        if update:
-            activation["oldSelf"] = celpy.json_to_cel(value)
+        if old is not _MISSING:
+            activation["oldSelf"] = celpy.json_to_cel(old)
         result = _cel(expression).evaluate(activation)
         if result is not True and not (isinstance(result, celpy.celtypes.BoolType) and bool(result)):
             failures.append(f"{path}: {rule.get('message', expression)} (CEL: {expression}) -> {result!r}")
     if isinstance(value, dict):
         props = schema.get("properties") or {}
+        before = old if isinstance(old, dict) else {}
         for key, sub in props.items():
             if key in value:
-                _check_cel(value[key], sub, f"{path}.{key}", update, failures)
+                _check_cel(value[key], sub, f"{path}.{key}", before.get(key, _MISSING), failures)
         extra = schema.get("additionalProperties")
         if isinstance(extra, dict):
             for key in value:
                 if key not in props:
-                    _check_cel(value[key], extra, f"{path}[{key}]", update, failures)
+                    _check_cel(value[key], extra, f"{path}[{key}]", before.get(key, _MISSING), failures)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(value):
-            _check_cel(item, schema["items"], f"{path}[{i}]", update, failures)
+            # List items are correlated only by position when the list is the same length.
+            same = isinstance(old, list) and len(old) == len(value)
+            _check_cel(item, schema["items"], f"{path}[{i}]", old[i] if same else _MISSING, failures)
 
 
 @dataclass
@@ -118,8 +129,9 @@ class CRD:
         versions = {v["name"]: v["schema"]["openAPIV3Schema"] for v in doc["spec"]["versions"] if v.get("served")}
         return cls(doc["spec"]["names"]["kind"], doc["spec"]["group"], versions)
 
-    def validate(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """The object as the API server would store it (defaults applied); raises when invalid."""
+    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The object as the API server would store it (defaults applied); raises when invalid.
+        With `old` (as stored), the transition rules see it as oldSelf, as an update does."""
         group, _, version = obj.get("apiVersion", "").partition("/")
         if group != self.group or version not in self.versions or obj.get("kind") != self.kind:
             raise ManifestInvalid(f"{obj.get('apiVersion')} {obj.get('kind')} is not {self.group} {self.kind}")
@@ -133,8 +145,11 @@ class CRD:
         except jsonschema.ValidationError as exc:
             raise ManifestInvalid(f"{self.kind} {obj['metadata'].get('name')}: {exc.message} at {list(exc.absolute_path)}") from None
         failures: list[str] = []
-        for update in (False, True):
-            _check_cel(stored, schema, self.kind, update, failures)
+        if old is not None:
+            _check_cel(stored, schema, self.kind, old, failures)
+        else:
+            for before in (_MISSING, stored):
+                _check_cel(stored, schema, self.kind, before, failures)
         if failures:
             raise ManifestInvalid(f"{self.kind} {obj['metadata'].get('name')} fails CEL rules: " + "; ".join(failures))
         return stored
@@ -159,6 +174,18 @@ def check_metadata(obj: dict[str, Any]) -> None:
     for key, value in (meta.get("labels") or {}).items():
         if len(value) > 63 or not re.match(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", value):
             raise ManifestInvalid(f"label {key}={value!r} is not a valid label value")
+
+
+def validate_update(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The CRD's transition rules for an update of `old` (as stored) to `new`: [] when admitted."""
+    if new["kind"] not in NIM_CRDS:
+        return []
+    definition = crd(new["kind"])
+    try:
+        definition.validate(new, old=definition.validate(old))
+    except ManifestInvalid as exc:
+        return [str(exc)]
+    return []
 
 
 def validate_manifest(obj: dict[str, Any]) -> dict[str, Any]:
