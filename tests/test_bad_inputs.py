@@ -18,7 +18,7 @@ import pytest
 
 from pais_cli.app.galleries import open_gallery
 from pais_cli.cli.settings import context
-from pais_cli.gallery.oci import Descriptor, Manifest, build_manifest, sha256_digest
+from pais_cli.gallery.oci import Descriptor, build_manifest, sha256_digest
 from tests.conftest import Run, pais
 from tests.support.registry import RegistryServer
 
@@ -184,8 +184,8 @@ def _artifact(store: str, model: str, layers: list[tuple[dict[str, str], bytes]]
     config_desc = Descriptor(CNCF_CONFIG, sha256_digest(config), len(config))
     repo.push_blob(config_desc, iter([config]))
     descs = []
-    for annotations, data in layers:
-        desc = Descriptor(CNCF_LAYER, sha256_digest(data), len(data), annotations)
+    for layer_annotations, data in layers:
+        desc = Descriptor(CNCF_LAYER, sha256_digest(data), len(data), layer_annotations)
         repo.push_blob(desc, iter([data]))
         descs.append(desc)
     raw = build_manifest(config_desc, descs, CNCF_ARTIFACT)
