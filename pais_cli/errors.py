@@ -55,10 +55,15 @@ class TransientError(RegistryError):
     """A failure that may not happen again: worth a bounded retry, and resumable afterwards."""
 
     retry_after: float | None = None  # seconds the server asked to wait (Retry-After)
+    exhausted: bool = False  # its retries were spent where it happened: an outer level does not retry it again
 
 
 class RegistryUnreachable(TransientError):
     """No connection to the registry could be made, or it stopped answering (a stall)."""
+
+
+class RegistryStalled(RegistryUnreachable):
+    """Connected, but the registry stopped sending (a stall), or the connection broke off."""
 
 
 class RegistryUnavailable(TransientError):

@@ -7,7 +7,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotFound, NotValidated, PaisError, TagConflict, UsageError, ValidationFailed
+from ..errors import (
+    NotFound,
+    NotValidated,
+    PaisError,
+    RegistryStalled,
+    RegistryUnavailable,
+    TagConflict,
+    UsageError,
+    ValidationFailed,
+)
 from ..gallery.copy import copy
 from ..gallery.modelpack import check_model_config, model_files, pack_snapshot
 from ..gallery.referrers import read_blob
@@ -161,8 +170,8 @@ def _check_tags_early(repo: Repository, model: str, tags: list[str], sizes: dict
     for tag in tags:
         try:
             manifest = repo.fetch_manifest(tag)
-        except NotFound:
-            continue
+        except (NotFound, RegistryUnavailable, RegistryStalled):
+            continue  # no such tag, or a busy registry: the digest check after hashing decides
         try:
             theirs = {f.path: f.size for f in model_files(manifest)}
         except PaisError:

@@ -52,13 +52,17 @@ class NetworkPolicy:
             try:
                 return attempt_once()
             except TransientError as exc:
+                if exc.exhausted:
+                    raise  # retried already, where it happened: retrying it again here would multiply the wait
                 if attempt >= self.retries or (stop is not None and stop.is_set()):
+                    exc.exhausted = True
                     raise
                 wait = self.delay(attempt, exc.retry_after)
                 attempt += 1
                 self.report(f"retry {attempt}/{self.retries} of {what} in {wait:.1f} s: {exc.message}")
                 if stop is not None:
                     if stop.wait(wait):
+                        exc.exhausted = True
                         raise
                 else:
                     threading.Event().wait(wait)

@@ -116,10 +116,10 @@ class DirectoryTarget:
             size = partial.stat().st_size
         except FileNotFoundError:
             return 0
-        if size >= desc.size:
+        if size > desc.size:
             partial.unlink()
             return 0
-        return size
+        return size  # == desc.size: complete but not renamed yet; push_blob verifies it
 
     def push_blob(self, desc: Descriptor, chunks: Iterator[bytes], progress: Progress = no_progress) -> None:
         target = next(f for f in self._files if f.digest == desc.digest)

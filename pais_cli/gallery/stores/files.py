@@ -41,6 +41,17 @@ def iter_file(path: Path, offset: int = 0, chunk: int = READ_CHUNK) -> Iterator[
             yield data
 
 
+def iter_stored(path: Path, desc: Descriptor, offset: int = 0) -> Iterator[bytes]:
+    """A stored blob's bytes from `offset`. A copy of another size is corrupt (a truncated file
+    would otherwise end an upload short of its Content-Length); other damage is caught by the
+    digest check of whoever receives the bytes (a pull's write, a registry's commit)."""
+    size = path.stat().st_size
+    if size != desc.size:
+        raise DigestMismatch(f"the store's copy of this file is corrupt: {desc.digest} (it holds {size} bytes, the "
+                             f"manifest says {desc.size})", f"the gallery holds a damaged blob at {path}: push the revision again")
+    return iter_file(path, offset)
+
+
 def write_verified(
     desc: Descriptor,
     chunks: Iterator[bytes],

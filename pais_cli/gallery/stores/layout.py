@@ -23,7 +23,7 @@ from ..mediatypes import ANNOTATION_REF_NAME, OCI_INDEX
 from ..oci import Descriptor, Manifest, canonical_json, sha256_digest
 from ..reference import REFERRERS_TAG, check_model_name
 from .base import GarbageReport, Progress, Revision, Source, StoreCheck, no_progress
-from .files import free_bytes, iter_file, write_verified
+from .files import free_bytes, iter_stored, write_verified
 
 GALLERY_MARKER = "pais-gallery.json"
 STAGING = ".pais-staging"
@@ -78,7 +78,7 @@ class LayoutRepository:
         path = self.blob_path(desc.digest)
         if not path.is_file():
             raise NotFound(f"blob {desc.digest} is missing from {self.root}", "the gallery is damaged; push the revision again")
-        yield iter_file(path, offset)
+        yield iter_stored(path, desc, offset)
 
     # -- writing ---------------------------------------------------------------------------
     def _ensure_layout(self) -> None:
