@@ -12,6 +12,7 @@ from ..gallery.copy import copy
 from ..gallery.modelpack import check_model_config, pack_snapshot
 from ..gallery.referrers import read_blob
 from ..gallery.progress import TransferProgress
+from ..validation.weights import require_weights
 from ..gallery.reference import RevisionRef, check_model_name, check_tag
 from ..gallery.stores.directory import DirectoryTarget, PackedSource
 from ..modeldir.snapshot import snapshot_directory
@@ -78,6 +79,7 @@ def push_model(
     checks: CheckOptions | None = None,
     skip_validation: bool = False,
     on_report: Callable[[Report], None] | None = None,
+    allow_no_weights: bool = False,
 ) -> PushResult:
     """Validate, then upload. A model that fails validation leaves nothing in the gallery."""
     check_model_name(model)
@@ -87,6 +89,8 @@ def push_model(
     tags = list(dict.fromkeys(check_tag(t) for t in tags))
     # One snapshot: what is validated is exactly what is packed.
     snapshot = snapshot_directory(directory, ctx.digests(), include_hidden, jobs)
+    if not allow_no_weights:
+        require_weights([f.path for f in snapshot.files], str(directory))
     report: Report | None = None
     if not skip_validation:
         report = validate_snapshot(snapshot, checks or CheckOptions(), {"model": model})
@@ -96,7 +100,7 @@ def push_model(
             failed = [c.name for c in report.checks if c.status.value == "fail"]
             raise ValidationFailed(
                 f"{model} failed validation ({', '.join(failed)}): nothing was pushed",
-                "fix the findings above, or push with --skip-validation to store it marked unvalidated",
+                "fix each finding as its hint says, then push again; `pais models validate DIR` shows the report",
                 report,
             )
     packed = pack_snapshot(snapshot, gallery.settings.flavor)

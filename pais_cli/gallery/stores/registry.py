@@ -211,7 +211,7 @@ class RegistryClient:
             who = f"the credentials from {self.credentials.source}" if self.credentials else "anonymous access"
             return AuthenticationError(
                 f"{self.host} refused {who}{detail}",
-                f"run `docker login {self.host}`, or set PAIS_REGISTRY_USERNAME and PAIS_REGISTRY_PASSWORD",
+                f"run `pais login {self.host}` (or `docker login`), or set PAIS_REGISTRY_USERNAME and PAIS_REGISTRY_PASSWORD",
             )
         if code == 403:
             return PermissionDenied(f"{self.host} does not allow {what.split(' ')[0]} here{detail}",
