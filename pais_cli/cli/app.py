@@ -59,10 +59,21 @@ class LazyGroup(TyperGroup):
         with formatter.section("Commands"):
             formatter.write_dl([(name, summary) for name, (_, _, summary) in COMMANDS.items()])
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+    def _main_shell_completion(self, ctx_args: Any, prog_name: str, complete_var: str | None = None) -> None:
+        # The shell asks for candidates through this variable; typer's shell classes are loaded only then.
+        from .completion import COMPLETE_VAR
+        from .settings import env
+
+        if env(complete_var or COMPLETE_VAR):
+            from typer._completion_classes import completion_init
+
+            completion_init()
+            super()._main_shell_completion(ctx_args, "pais", complete_var or COMPLETE_VAR)
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,  # noqa: ARG002 - always "pais"
              standalone_mode: bool = True, **extra: Any) -> Any:
         try:
-            rv = super().main(args=args, prog_name=prog_name or "pais", complete_var=complete_var,
+            rv = super().main(args=args, prog_name="pais", complete_var=complete_var,
                               standalone_mode=False, **extra)
         except _click.exceptions.NoArgsIsHelpError as exc:
             _write_help(exc.ctx.get_help() + "\n" if exc.ctx else "")
@@ -72,7 +83,7 @@ class LazyGroup(TyperGroup):
         except _click.exceptions.ClickException as exc:
             sys.stderr.write(f"error: {exc.format_message()}\nhint: run the command with -h for its usage\n")
             sys.exit(exc.exit_code)
-        except _click.exceptions.Abort:
+        except typer.Abort:
             sys.stderr.write("aborted\n")
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)

@@ -29,10 +29,12 @@ def completion(shell: Annotated[Shell, typer.Argument(metavar="SHELL", help="bas
     """Print the shell completion script: commands, options, named galleries, and model names and
     tags of on-disk galleries."""
     from typer._click.shell_completion import get_completion_class
+    from typer._completion_classes import completion_init
 
     from .app import app as root
     from .output import write_stdout
 
+    completion_init()
     cls = get_completion_class(shell.value)
     assert cls is not None
     write_stdout(cls(typer.main.get_command(root), {}, "pais", COMPLETE_VAR).source())

@@ -329,7 +329,7 @@ class RegistryAuth(httpx.Auth):
             raise AuthenticationError(
                 f"{self._host} refused the credentials"
                 + (f" from {self.credentials.source}" if self.credentials else " (none were found)"),
-                f"run `pais login {self._host}` (or `docker login`), or set PAIS_REGISTRY_USERNAME and PAIS_REGISTRY_PASSWORD",
+                f"run `pais login {self._host}` (or docker login {self._host}), or set PAIS_REGISTRY_USERNAME and PAIS_REGISTRY_PASSWORD",
             )
         if status != 200:
             raise AuthenticationError(f"token service {realm} answered HTTP {status}",

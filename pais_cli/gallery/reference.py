@@ -123,7 +123,7 @@ def parse_registry(store: str) -> RegistryLocation:
     if "@" in host:
         # Never echo what was typed: it holds a password more often than not.
         raise InvalidReference(f"the gallery {host.rpartition('@')[2]}/{namespace} was given with credentials in it",
-                               "drop the user:password@ part and log in with `docker login HOST` (or "
+                               "drop the user:password@ part and log in with `pais login HOST` or `docker login HOST` (or "
                                "PAIS_REGISTRY_USERNAME/PAIS_REGISTRY_PASSWORD)")
     port = host.rpartition("]")[2].rpartition(":")[2] if ":" in host.rpartition("]")[2] else ""
     if port and (not port.isdigit() or not 0 < int(port) < 65536):
