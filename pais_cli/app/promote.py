@@ -17,6 +17,7 @@ from ..gallery.progress import TransferProgress
 from ..gallery.reference import RevisionRef, check_model_name, check_tag
 from ..gallery.referrers import copy_referrers
 from ..validation.report import REPORT_ARTIFACT_TYPE
+from .missing import explained
 from .galleries import Gallery
 from .reports import validation_state
 
@@ -61,7 +62,8 @@ def promote_model(
     if tag is None:
         raise UsageError("promoting by digest needs --as-tag", "name the revision in the destination, e.g. --as-tag prod")
     src_repo, dst_repo = source.store.repository(model), destination.store.repository(model)
-    manifest = src_repo.fetch_manifest(ref.reference)
+    with explained(source, model, ref):
+        manifest = src_repo.fetch_manifest(ref.reference)
     names = model_names(manifest)
     must_validate = destination.settings.production if require_validated is None else require_validated
     state = validation_state(src_repo, manifest)

@@ -18,6 +18,7 @@ from ..gallery.stores.directory import DirectoryTarget, PackedSource
 from ..modeldir.snapshot import snapshot_directory
 from ..validation.report import Report
 from .context import Context
+from .missing import explained
 from .galleries import Gallery
 from .reports import attach_report, validation_state
 from .validate import CheckOptions, validate_snapshot
@@ -171,7 +172,8 @@ def pull_model(
     only a revision with a passing report that covers exactly its files."""
     check_model_name(model)
     repo = gallery.store.repository(model)
-    manifest = repo.fetch_manifest(ref.reference)
+    with explained(gallery, model, ref):
+        manifest = repo.fetch_manifest(ref.reference)
     if require_validated if require_validated is not None else gallery.settings.require_validated:
         state = validation_state(repo, manifest)
         if not state.validated:
