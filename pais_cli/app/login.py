@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import UsageError
+from ..errors import AuthenticationError, UsageError
 from ..gallery.auth import Credentials, erase_login, store_login
 from ..gallery.network import NetworkPolicy
 from ..gallery.reference import parse_registry
@@ -44,6 +44,9 @@ def login(ctx: Context, host: str, username: str, password: str, *, ca_file: str
     try:
         client.request("GET", "/v2/", ok=(200,))
         scheme = "https" if client.tls else "http"
+    except AuthenticationError as exc:
+        raise AuthenticationError(f"{host} refused the user name and password for {username}",
+                                  "check them (a Harbor robot account's name starts with robot$); nothing was stored") from exc
     finally:
         client.close()
     if ctx.credentials.docker_config is None:

@@ -66,9 +66,10 @@ class LazyGroup(TyperGroup):
 
         if env(complete_var or COMPLETE_VAR):
             from typer._completion_classes import completion_init
+            from typer.core import _typer_main_shell_completion
 
             completion_init()
-            super()._main_shell_completion(ctx_args, "pais", complete_var or COMPLETE_VAR)
+            _typer_main_shell_completion(self, ctx_args=ctx_args, prog_name="pais", complete_var=complete_var or COMPLETE_VAR)
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,  # noqa: ARG002 - always "pais"
              standalone_mode: bool = True, **extra: Any) -> Any:
