@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..errors import NotFound, NotValidated, TagConflict, UsageError
+from ..errors import FlavorMismatch, NotFound, NotValidated, TagConflict, UsageError
 from ..gallery.copy import copy
 from ..gallery.modelpack import convert_flavor, model_names
 from ..gallery.progress import TransferProgress
@@ -77,7 +77,7 @@ def promote_model(
     target = manifest
     if names.flavor != destination.settings.flavor:
         if not convert:
-            raise UsageError(
+            raise FlavorMismatch(
                 f"the revision uses {names.flavor} media types; {destination.store.description} is a {destination.settings.flavor} gallery",
                 "add --convert-flavor to rewrite it (a new digest), or promote as is to a gallery of the same flavour",
             )

@@ -72,7 +72,7 @@ class RevisionRef:
         if not tag and not digest:
             raise InvalidReference(
                 "no revision given: there is no implicit 'latest'",
-                "name the revision with --tag TAG or --digest sha256:...",
+                "name the revision: MODEL:TAG, MODEL@sha256:..., or --tag TAG or --digest sha256:...",
             )
         if tag:
             return cls(tag=check_tag(tag))
