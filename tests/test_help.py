@@ -22,7 +22,7 @@ def _commands() -> list[list[str]]:
         command = load_command(name)
         assert command is not None
         if sub is None:
-            out += [[name, child] for child in command.commands]  # type: ignore[attr-defined]
+            out += [[name, child] for child in command.list_commands(None)]  # type: ignore[attr-defined, arg-type]
         else:
             out.append([name])
     return out
@@ -43,7 +43,7 @@ def test_help_at_80_columns_has_whole_option_names_and_an_example(path: list[str
     text = result.stdout
     command = load_command(path[0])
     for part in path[1:]:
-        command = command.commands[part]  # type: ignore[union-attr]
+        command = command.get_command(None, part)  # type: ignore[union-attr, arg-type]
     assert command is not None
     words = set(text.replace(",", " ").split())
     for param in command.params:

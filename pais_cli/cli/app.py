@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from typer import _click
 from typer.core import TyperGroup
+from typer.models import CommandInfo
 
 from .. import __version__
 from .help import CONTEXT_SETTINGS, examples
@@ -32,17 +33,52 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
 }
 
 
+def _convert(info: CommandInfo) -> _click.Command:
+    # Typer builds a parameter's converters when its command is converted: one command, not all.
+    return typer.main.get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=None)
+
+
+def _command_name(info: CommandInfo) -> str:
+    assert info.callback is not None
+    return info.name or typer.main.get_command_name(info.callback.__name__)
+
+
+class LazySubGroup(TyperGroup):
+    """`pais models` and its siblings: the commands are listed from their registrations and only
+    the one asked for is converted (a command's --help pays for that command alone)."""
+
+    def __init__(self, name: str, commands: typer.Typer) -> None:
+        super().__init__(name=name, help=commands.info.help, no_args_is_help=True, rich_markup_mode=None,
+                         context_settings=commands.info.context_settings)
+        self.infos = {_command_name(info): info for info in commands.registered_commands}
+        self.loaded: dict[str, _click.Command] = {}
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        return list(self.infos)
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        if cmd_name not in self.loaded and cmd_name in self.infos:
+            self.loaded[cmd_name] = _convert(self.infos[cmd_name])
+        return self.loaded.get(cmd_name)
+
+    def format_commands(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        rows = []
+        for name, info in self.infos.items():
+            doc = info.help or (info.callback.__doc__ if info.callback else "") or ""
+            rows.append((name, " ".join(doc.strip().split("\n\n")[0].split())))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
 def load_command(name: str) -> _click.Command | None:
     entry = COMMANDS.get(name)
     if entry is None:
         return None
     module_name, command, _ = entry
     module = importlib.import_module(module_name)
-    group = typer.main.get_group(module.app)
     if command is None:
-        group.name = name
-        return group
-    return group.commands[command]
+        return LazySubGroup(name, module.app)
+    return _convert(next(i for i in module.app.registered_commands if _command_name(i) == command))
 
 
 class LazyGroup(TyperGroup):
