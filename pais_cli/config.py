@@ -72,16 +72,36 @@ def named_galleries(path: Path) -> dict[str, GallerySettings]:
     return out
 
 
-def save_gallery(path: Path, name: str, settings: GallerySettings) -> bool:
-    """Write one named gallery; False when the file already said exactly this."""
+SaveOutcome = Literal["created", "updated", "unchanged"]
+
+
+def save_gallery(path: Path, name: str, settings: GallerySettings) -> SaveOutcome:
+    """Write one named gallery and say what that did to the file."""
     data = load(path)
     galleries = data.setdefault("galleries", {})
     entry = settings.to_toml()
     if galleries.get(name) == entry:
-        return False
+        return "unchanged"
+    outcome: SaveOutcome = "updated" if name in galleries else "created"
     galleries[name] = entry
+    _write(path, data)
+    return outcome
+
+
+def remove_gallery(path: Path, name: str) -> GallerySettings | None:
+    """Drop one named gallery from the file; None when there was none of that name."""
+    known = named_galleries(path)
+    if name not in known:
+        return None
+    data = load(path)
+    del data["galleries"][name]
+    _write(path, data)
+    return known[name]
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    # Write beside and rename: a crash never leaves half a config file.
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     tmp.write_bytes(tomli_w.dumps(data).encode())
     os.replace(tmp, path)
-    return True

@@ -35,6 +35,10 @@ class ConfigError(UsageError):
     """The user's config file cannot be read or names an unknown gallery."""
 
 
+class FlavorMismatch(PaisError):
+    """A revision's media type flavour is not its destination's: a refusal, not a usage error."""
+
+
 class NotFound(PaisError):
     """A model, tag, revision or blob is not in the gallery."""
 

@@ -64,7 +64,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import __version__
 from .errors import NotFound, PaisError, UnsafeArtifact, UsageError
@@ -144,7 +144,7 @@ def download_model(
     *,
     endpoint: str | None = None,
     max_workers: int = 8,
-    progress: bool = True,
+    progress: bool | FileCounter = True,
     digests: DigestCache | None = None,
 ) -> DownloadResult:
     """Download `repo_id` at `revision` (default branch when None) into `dest` as real files.
@@ -203,8 +203,14 @@ def download_model(
         token=token,
         library_name="pais",
         library_version=__version__,
-        tqdm_class=None if progress else _quiet_tqdm(),
+        tqdm_class=None if progress is True else _quiet_tqdm(None if progress is False else progress),
     )
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    # One display: huggingface_hub's per-file bars stay off unless its own bars were asked for.
+    bars_were_off = are_progress_bars_disabled()
+    if progress is not True:
+        disable_progress_bars()
     try:
         with _hub_errors(repo_id, revision, endpoint, downloading=True):
             snapshot_download(repo_id, revision=commit,  # pinned: every file from the commit the record names
@@ -228,6 +234,8 @@ def download_model(
                         f"{name} from {endpoint} does not match the digest the Hub publishes for it",
                         "the endpoint or a proxy altered it: check HF_ENDPOINT and proxies, then download again")
     finally:
+        if not bars_were_off:
+            enable_progress_bars()
         shutil.rmtree(cache_dir, ignore_errors=True)
 
     files = [_provenance_entry(dest / name, name, siblings[name]) for name in planned]
@@ -410,13 +418,31 @@ def _is_network_error(exc: BaseException) -> bool:
     return any(isinstance(e, types) for e in _chain(exc))
 
 
-def _quiet_tqdm() -> type:
+class FileCounter(Protocol):
+    """What the caller's display needs: the number of files, then each one done."""
+
+    def plan(self, total: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+
+def _quiet_tqdm(counter: FileCounter | None) -> type:
+    """huggingface_hub's file-count bar, silenced; its counts go to `counter` when there is one."""
     from tqdm.auto import tqdm
 
     class Quiet(tqdm):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs.pop("name", None)
             kwargs["disable"] = True
+            # huggingface_hub draws three bars (bytes sent, bytes written, files); only the files one counts here.
+            self._counts = counter is not None and kwargs.get("unit", "it") != "B"
             super().__init__(*args, **kwargs)
+            if self._counts and counter is not None and kwargs.get("total"):
+                counter.plan(int(kwargs["total"]))
+
+        def update(self, n: float | None = 1) -> bool | None:
+            if self._counts and counter is not None:
+                counter.advance(int(n or 0))
+            return super().update(n)  # type: ignore[no-any-return]
 
     return Quiet

@@ -132,9 +132,10 @@ def main() -> None:
         shutil.rmtree(work / "curl-down")
 
         store = f"{server.host}/bench"
-        # Transfer alone: validation has its own benchmark (bench_validate.py).
+        # Transfer alone: validation has its own benchmark (bench_validate.py). The .safetensors
+        # files are random bytes without a header, not weights: said so with --allow-no-weights.
         base = [pais, "models", "push", str(model), "-s", store, "-t", "v1", "-o", "json", "-j", str(args.jobs),
-                "--skip-validation"]
+                "--skip-validation", "--allow-no-weights"]
         w, p, out = run([*base, "-m", "model/cold"], env)
         rows.append(("pais push, cold digest cache (hash + upload)", w, p))
         push_cold = w

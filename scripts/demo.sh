@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # The main job on the embedded default gallery: generate a small model, push it, list the
 # gallery, pull the revision back by digest and check it byte for byte.
+#
+# The embedded default gallery, the config file and the cache are the demo's own: PAIS_DATA_DIR,
+# PAIS_CONFIG and PAIS_CACHE_DIR point into DEMO_DIR (default .demo/ in the checkout), so the
+# user's own gallery is never touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-venv.sh
 PAIS="$PWD/.venv/bin/pais"
+DEMO_DIR="${DEMO_DIR:-$PWD/.demo}"
+mkdir -p "$DEMO_DIR"
+export PAIS_DATA_DIR="$DEMO_DIR/data" PAIS_CONFIG="$DEMO_DIR/config.toml" PAIS_CACHE_DIR="$DEMO_DIR/cache"
+unset PAIS_MODEL_STORE
+printf 'demo directory: %s (its embedded default gallery is %s/gallery; yours is left alone)\n' "$DEMO_DIR" "$PAIS_DATA_DIR"
 work="$(mktemp -d)"
 cleanup() {
   [ -f "$work/clamd/clamd.launcher.pid" ] && kill "$(cat "$work/clamd/clamd.launcher.pid")" 2>/dev/null || true
@@ -54,4 +63,5 @@ if "$PAIS" models push "$work/infected" --modelName demo/infected --tag demo; th
   echo "unexpected: an infected model was pushed" >&2; exit 1
 fi
 
-printf '\ndemo done: revision %s of demo/tiny-llama is in the embedded default gallery\n' "$digest"
+printf '\ndemo done: revision %s of demo/tiny-llama is in the demo'"'"'s default gallery, %s/gallery\n' "$digest" "$PAIS_DATA_DIR"
+printf 'remove %s to forget it\n' "$DEMO_DIR"

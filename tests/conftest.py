@@ -3,11 +3,13 @@ auth with a token service), tiny real model directories, and an isolated user en
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -77,12 +79,48 @@ class Run:
         return json.loads(self.stdout)
 
 
+SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schemas"
+_GROUPS = ("models", "gallery", "endpoints")
+
+
+@functools.cache
+def json_schema(name: str) -> Any:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def _json_mode(args: tuple[str, ...]) -> bool:
+    return any(a in ("-o", "--output") and args[i + 1:i + 2] == ("json",) for i, a in enumerate(args)) \
+        or "--output=json" in args
+
+
+def check_json_output(args: tuple[str, ...], run: Run) -> None:
+    """Every JSON a test sees is held to its published schema (docs/schemas): results on stdout,
+    errors on stderr, never the other way round."""
+    if not _json_mode(args) or not args:
+        return
+    if run.exit_code == 0:
+        name = f"{args[0]}-{args[1]}" if args[0] in _GROUPS and len(args) > 1 else args[0]
+        if run.stdout.strip() and (SCHEMAS / f"{name}.schema.json").exists():
+            json_schema(name).validate(json.loads(run.stdout))
+        return
+    last = run.stderr.strip().splitlines()[-1:] or [""]
+    if last[0].startswith("{"):
+        assert not run.stdout.strip().startswith("{"), "an error printed JSON on stdout"
+        json_schema("error").validate(json.loads(last[0]))
+
+
 def pais(*args: str) -> Run:
-    """Run the CLI in-process, as a user would type it."""
+    """Run the CLI in-process, as a user would type it; JSON output is checked against its schema."""
     result = CliRunner().invoke(app, list(args))
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
-    return Run(result.exit_code, result.stdout, result.stderr)
+    run = Run(result.exit_code, result.stdout, result.stderr)
+    check_json_output(args, run)
+    return run
 
 
 @pytest.fixture

@@ -528,7 +528,7 @@ def test_ruleset_version_is_in_the_report(tmp_path: Path) -> None:
     results["smoke"] = results["integrity"]
     report = build_report(snap, results, options).to_json()
     assert report["tool"]["rules"] == str(RULESET_VERSION) and RULESET_VERSION >= 2
-    assert report["allowed"] == {"remoteCode": False, "code": ["tool.sh"]}
+    assert report["allowed"] == {"remoteCode": False, "code": ["tool.sh"], "noWeights": False}
     assert results["format"].status == Status.passed
 
 

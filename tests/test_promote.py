@@ -82,7 +82,7 @@ def test_convert_flavor_reports_the_new_digest(registry: RegistryServer, tiny_mo
     assert pais("gallery", "init", "-s", legacy, "--flavor", "cnai").exit_code == 0
     pushed = _push(tiny_model, "acme/tiny", dev)
     refused = pais("models", "promote", "-m", "acme/tiny", "--from", dev, "--to", legacy, "-t", "approved")
-    assert refused.exit_code == 2 and "--convert-flavor" in refused.stderr
+    assert refused.exit_code == 1 and "--convert-flavor" in refused.stderr  # refused, not a usage error
     converted = pais("models", "promote", "-m", "acme/tiny", "--from", dev, "--to", legacy, "-t", "approved",
                      "--convert-flavor", "-o", "json")
     assert converted.exit_code == 0, converted.stderr

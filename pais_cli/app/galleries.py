@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from .. import config
 from ..config import FLAVORS, GallerySettings
-from ..errors import ConfigError, InvalidReference
+from ..errors import ConfigError, InvalidReference, NotFound, PaisError
 from ..gallery.network import NetworkPolicy
 from ..gallery.reference import disk_path, is_on_disk, parse_registry
 from ..gallery.stores.base import GalleryStore
@@ -88,3 +89,42 @@ def open_gallery(
             raise InvalidReference(f"unknown flavor {flavor!r}", "use --flavor cncf (current ModelPack) or cnai (Harbor 2.13-2.15)")
         result.settings = replace(result.settings, flavor=flavor)
     return result
+
+
+def named_galleries(ctx: Context) -> dict[str, GallerySettings]:
+    """The galleries saved with `gallery init --name`, in the order the config file lists them."""
+    return config.named_galleries(ctx.config_file)
+
+
+def remove_named_gallery(ctx: Context, name: str) -> GallerySettings:
+    """Forget a named gallery; what is stored in it stays where it is."""
+    removed = config.remove_gallery(ctx.config_file, name)
+    if removed is None:
+        known = sorted(config.named_galleries(ctx.config_file))
+        close = difflib.get_close_matches(name, known, n=3)
+        raise NotFound(f"no gallery named {name!r} in {ctx.config_file}"
+                       + (f"; did you mean {', '.join(close)}?" if close else ""),
+                       "`pais gallery list` shows the named galleries")
+    return removed
+
+
+def cheap_models(ctx: Context, store: str | None) -> list[str]:
+    """Model names for shell completion: on-disk galleries only (a registry costs a round trip)."""
+    try:
+        settings, _, _ = resolve_settings(ctx, store)
+        if not is_on_disk(settings.store):
+            return []
+        return LayoutGallery(disk_path(settings.store)).models()
+    except (PaisError, OSError):
+        return []
+
+
+def cheap_tags(ctx: Context, store: str | None, model: str) -> list[str]:
+    """Tags of one model for shell completion, on-disk galleries only."""
+    try:
+        settings, _, _ = resolve_settings(ctx, store)
+        if not is_on_disk(settings.store):
+            return []
+        return LayoutGallery(disk_path(settings.store)).repository(model).tags()
+    except (PaisError, OSError):
+        return []

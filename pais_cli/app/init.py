@@ -28,6 +28,7 @@ class GalleryCheck:
     flavor: str = "cncf"
     saved_as: str | None = None
     config_changed: bool = False
+    config_outcome: str | None = None  # created, updated or unchanged: what saving did to the named entry
     harbor: dict[str, Any] | None = None  # Harbor version, flavour reason, project, changes, robot
     notes: list[str] = field(default_factory=list)
     robot_secret: str | None = field(default=None, repr=False)  # shown once, on request, never in JSON
@@ -100,6 +101,7 @@ def init_gallery(
     check.notes.extend(store_check.notes)
     if name:
         store_value = settings.store if not is_on_disk(settings.store) else str(Path(settings.store))
-        check.config_changed = config.save_gallery(ctx.config_file, name, replace(settings, store=store_value))
+        check.config_outcome = config.save_gallery(ctx.config_file, name, replace(settings, store=store_value))
+        check.config_changed = check.config_outcome != "unchanged"
         check.saved_as = name
     return check

@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..errors import NotFound, NotValidated, TagConflict, UsageError
+from ..errors import FlavorMismatch, NotFound, NotValidated, TagConflict, UsageError
 from ..gallery.copy import copy
 from ..gallery.modelpack import convert_flavor, model_names
 from ..gallery.progress import TransferProgress
 from ..gallery.reference import RevisionRef, check_model_name, check_tag
 from ..gallery.referrers import copy_referrers
 from ..validation.report import REPORT_ARTIFACT_TYPE
+from .missing import explained
 from .galleries import Gallery
 from .reports import validation_state
 
@@ -62,7 +63,8 @@ def promote_model(
         raise UsageError("promoting by digest needs --as-tag", "name the revision in the destination, e.g. --as-tag prod")
     destination.store.preflight(model)  # the destination takes pushes from us: known before any byte moves
     src_repo, dst_repo = source.store.repository(model), destination.store.repository(model)
-    manifest = src_repo.fetch_manifest(ref.reference)
+    with explained(source, model, ref):
+        manifest = src_repo.fetch_manifest(ref.reference)
     names = model_names(manifest)
     must_validate = destination.settings.production if require_validated is None else require_validated
     state = validation_state(src_repo, manifest)
@@ -76,7 +78,7 @@ def promote_model(
     target = manifest
     if names.flavor != destination.settings.flavor:
         if not convert:
-            raise UsageError(
+            raise FlavorMismatch(
                 f"the revision uses {names.flavor} media types; {destination.store.description} is a {destination.settings.flavor} gallery",
                 "add --convert-flavor to rewrite it (a new digest), or promote as is to a gallery of the same flavour",
             )

@@ -18,6 +18,7 @@ from ..errors import (
 from ..gallery.modelpack import model_files, model_names
 from ..gallery.reference import RevisionRef, check_model_name
 from ..gallery.referrers import read_blob
+from .missing import explained
 from .galleries import Gallery
 from .reports import validation_state
 
@@ -97,7 +98,8 @@ def inspect_revision(gallery: Gallery, model: str, ref: RevisionRef) -> InspectR
     """Files, ModelPack config, tags and validation state of one revision, without its weights."""
     check_model_name(model)
     repo = gallery.store.repository(model)
-    manifest = repo.fetch_manifest(ref.reference)
+    with explained(gallery, model, ref):
+        manifest = repo.fetch_manifest(ref.reference)
     names = model_names(manifest)
     files = model_files(manifest)
     try:
@@ -136,10 +138,12 @@ def delete_revision(gallery: Gallery, model: str, ref: RevisionRef) -> DeleteRes
     """By tag: the tag goes, the revision stays. By digest: the revision and every tag on it."""
     check_model_name(model)
     repo = gallery.store.repository(model)
-    digest = repo.resolve(ref.reference)
+    with explained(gallery, model, ref):
+        digest = repo.resolve(ref.reference)
     repo.delete(ref.reference)
     return DeleteResult(model, gallery.store.description, ref.reference, digest, ref.digest is not None)
 
 
 def resolve_revision(gallery: Gallery, model: str, ref: RevisionRef) -> str:
-    return gallery.store.repository(check_model_name(model)).resolve(ref.reference)
+    with explained(gallery, model, ref):
+        return gallery.store.repository(check_model_name(model)).resolve(ref.reference)

@@ -21,12 +21,14 @@ from ..gallery.copy import copy
 from ..gallery.modelpack import check_model_config, model_files, pack_snapshot
 from ..gallery.referrers import read_blob
 from ..gallery.progress import TransferProgress
+from ..validation.weights import require_weights
 from ..gallery.reference import RevisionRef, check_model_name, check_tag
 from ..gallery.stores.base import Repository
 from ..gallery.stores.directory import DirectoryTarget, PackedSource
 from ..modeldir.snapshot import list_directory, snapshot_listing
 from ..validation.report import Report
 from .context import Context
+from .missing import explained
 from .galleries import Gallery
 from .reports import attach_report, validation_state
 from .validate import CheckOptions, validate_snapshot
@@ -88,6 +90,7 @@ def push_model(
     checks: CheckOptions | None = None,
     skip_validation: bool = False,
     on_report: Callable[[Report], None] | None = None,
+    allow_no_weights: bool = False,
 ) -> PushResult:
     """Validate, then upload. A model that fails validation leaves nothing in the gallery."""
     check_model_name(model)
@@ -96,6 +99,8 @@ def push_model(
                          "add --tag TAG (e.g. -t v1 or -t approved); -t may repeat")
     tags = list(dict.fromkeys(check_tag(t) for t in tags))
     listing = list_directory(directory, include_hidden)
+    if not allow_no_weights:
+        require_weights([rel for rel, _, _ in listing.entries], str(directory))
     # Fail fast: what can be told without reading a byte of the model comes before hashing and
     # scanning, which take half an hour at 140 GB.
     quick = gallery.store.preflight(model)
@@ -112,7 +117,7 @@ def push_model(
             failed = [c.name for c in report.checks if c.status.value == "fail"]
             raise ValidationFailed(
                 f"{model} failed validation ({', '.join(failed)}): nothing was pushed",
-                "fix the findings above, or push with --skip-validation to store it marked unvalidated",
+                "fix each finding as its hint says, then push again; `pais models validate DIR` shows the report",
                 report,
             )
     packed = pack_snapshot(snapshot, gallery.settings.flavor)
@@ -201,7 +206,8 @@ def pull_model(
     only a revision with a passing report that covers exactly its files."""
     check_model_name(model)
     repo = gallery.store.repository(model)
-    manifest = repo.fetch_manifest(ref.reference)
+    with explained(gallery, model, ref):
+        manifest = repo.fetch_manifest(ref.reference)
     if require_validated if require_validated is not None else gallery.settings.require_validated:
         state = validation_state(repo, manifest)
         if not state.validated:

@@ -18,6 +18,7 @@ from ..gallery.reference import RevisionRef, check_model_name
 from ..gallery.stores.directory import DirectoryTarget
 from ..modeldir.snapshot import DirectorySnapshot, snapshot_directory
 from ..smoke.check import SmokeOptions, check_smoke
+from ..validation.weights import require_weights
 from ..validation.report import CheckResult, Report, Status
 from ..validation.validate import (
     ValidationOptions,
@@ -65,6 +66,8 @@ def validate_snapshot(snapshot: DirectorySnapshot, options: CheckOptions, subjec
 
 def validate_directory(ctx: Context, directory: Path, options: CheckOptions, model: str | None = None) -> ValidationResult:
     snapshot = snapshot_directory(directory, ctx.digests(), options.include_hidden, options.security.jobs)
+    if not options.security.allow_no_weights:
+        require_weights([f.path for f in snapshot.files], str(directory))
     report = validate_snapshot(snapshot, options, {"model": model} if model else None)
     validated, why = report.counts_as_validation()
     return ValidationResult(report, validated, why, model)

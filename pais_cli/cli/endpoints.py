@@ -8,17 +8,25 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..app.deploy import DeployRequest, apply_plan, delete_endpoint, gallery_tag_resolver, list_endpoints, plan_deployment
-from ..app.galleries import open_gallery
 from ..errors import UsageError
-from ..gallery.reference import RevisionRef
-from ..runtime.nim import NimOptions
-from ..units import parse_size
 from . import settings
-from .options import CaFileOpt, DebugOpt, DigestOpt, ModelStoreOpt, OutputFormat, OutputOpt, PlainHttpOpt, TagOpt
-from .output import command, human_size
+from .help import CONTEXT_SETTINGS, examples
+from .options import (
+    CaFileOpt,
+    DebugOpt,
+    DigestOpt,
+    ModelStoreOpt,
+    OptionalModelNameOpt,
+    OutputFormat,
+    OutputOpt,
+    PlainHttpOpt,
+    QuietOpt,
+    TagOpt,
+    VerboseOpt,
+)
 
-app = typer.Typer(help="Serve gallery revisions as OpenAI-compatible endpoints on Kubernetes.", no_args_is_help=True)
+app = typer.Typer(help="Serve gallery revisions as OpenAI-compatible endpoints on Kubernetes.", no_args_is_help=True,
+                  rich_markup_mode=None, context_settings=CONTEXT_SETTINGS)
 
 
 class Engine(str, Enum):
@@ -55,9 +63,9 @@ class Autoscale(str, Enum):
     hpa = "hpa"
 
 
-RoutingNameOpt = Annotated[str, typer.Option("--routingName", "--routing-name", "-r",
+RoutingNameOpt = Annotated[str, typer.Option("--routingName", "--routing-name", "-r", metavar="NAME",
                                              help="Stable name applications use: provider/model_id, e.g. openai/gpt-oss-20b.")]
-NamespaceOpt = Annotated[Optional[str], typer.Option("--namespace", "-n", help="Kubernetes namespace (default: kubectl's).")]
+NamespaceOpt = Annotated[Optional[str], typer.Option("--namespace", "-n", metavar="NAMESPACE", help="Kubernetes namespace (default: kubectl's).")]
 
 
 def _node_selector(values: list[str] | None) -> dict[str, str]:
@@ -70,55 +78,70 @@ def _node_selector(values: list[str] | None) -> dict[str, str]:
     return out
 
 
-@app.command()
+@app.command(epilog=examples(
+    "pais endpoints deploy -m baai/bge-small:prod -s prod \\",
+    "    --routingName baai/bge-small --manifests-dir ./deploy",
+    "pais endpoints deploy -m acme/llama:v1 -s prod -r acme/llama --apply --wait",
+    "pais endpoints deploy -r meta/llama3 --dry-run \\",
+    "    --nim-model nvcr.io/nim/meta/llama3:1.0",
+))
 def deploy(
     routing_name: RoutingNameOpt,
-    model_name: Annotated[Optional[str], typer.Option("--modelName", "--model-name", "-m", help="Model in the gallery, e.g. openai/gpt-oss-20b.")] = None,
+    model_name: OptionalModelNameOpt = None,
     model_store: ModelStoreOpt = None,
     tag: TagOpt = None,
     digest: DigestOpt = None,
-    engine: Annotated[Engine, typer.Option("--engine", "-e", help="auto: vLLM (completion, GPU), Infinity (embedding), llama.cpp (GGUF, CPU).")] = Engine.auto,
-    model_type: Annotated[Optional[ModelType], typer.Option("--modelType", "--model-type", help="Override the type read from the revision.")] = None,
-    gpus: Annotated[Optional[int], typer.Option("--gpus", help="GPUs per replica (0 = CPU); default: placement decides.")] = None,
-    gpu_model: Annotated[Optional[GpuModel], typer.Option("--gpu-model", "--gpuModel", help="GPU the nodes have, for sizing and node affinity.")] = None,
+    engine: Annotated[Engine, typer.Option("--engine", "-e", metavar="ENGINE", help="auto: vLLM (completion, GPU), Infinity (embedding), llama.cpp (GGUF, CPU).")] = Engine.auto,
+    model_type: Annotated[Optional[ModelType], typer.Option("--modelType", "--model-type", metavar="TYPE", help="Override the type read from the revision.")] = None,
+    gpus: Annotated[Optional[int], typer.Option("--gpus", metavar="N", help="GPUs per replica (0 = CPU); default: placement decides.")] = None,
+    gpu_model: Annotated[Optional[GpuModel], typer.Option("--gpu-model", "--gpuModel", metavar="GPU", help="GPU the nodes have, for sizing and node affinity.")] = None,
     vgpu: Annotated[bool, typer.Option("--vgpu", help="The GPUs are vGPU profiles (not passthrough).")] = False,
-    vgpu_profile: Annotated[Optional[str], typer.Option("--vgpu-profile", "--vgpuProfile", help="vGPU profile the nodes have, e.g. L40S-24Q, H100XM-80C (implies --vgpu).")] = None,
-    replicas: Annotated[Optional[int], typer.Option("--replicas", help="Fixed number of replicas.")] = None,
-    min_replicas: Annotated[Optional[int], typer.Option("--min-replicas", "--minReplicas", help="Autoscale: fewest replicas.")] = None,
-    max_replicas: Annotated[Optional[int], typer.Option("--max-replicas", "--maxReplicas", help="Autoscale: most replicas.")] = None,
+    vgpu_profile: Annotated[Optional[str], typer.Option("--vgpu-profile", "--vgpuProfile", metavar="PROFILE", help="vGPU profile the nodes have, e.g. L40S-24Q, H100XM-80C (implies --vgpu).")] = None,
+    replicas: Annotated[Optional[int], typer.Option("--replicas", metavar="N", help="Fixed number of replicas.")] = None,
+    min_replicas: Annotated[Optional[int], typer.Option("--min-replicas", "--minReplicas", metavar="N", help="Autoscale: fewest replicas.")] = None,
+    max_replicas: Annotated[Optional[int], typer.Option("--max-replicas", "--maxReplicas", metavar="N", help="Autoscale: most replicas.")] = None,
     namespace: NamespaceOpt = None,
-    pull_secret: Annotated[Optional[str], typer.Option("--pull-secret", "--pullSecret", help="docker-registry Secret with credentials for the gallery's registry.")] = None,
-    manifests_dir: Annotated[Optional[Path], typer.Option("--manifests-dir", "--manifestsDir", help="Write the manifests to DIR/<name>.yaml instead of stdout.")] = None,
+    pull_secret: Annotated[Optional[str], typer.Option("--pull-secret", "--pullSecret", metavar="SECRET", help="docker-registry Secret with credentials for the gallery's registry.")] = None,
+    manifests_dir: Annotated[Optional[Path], typer.Option("--manifests-dir", "--manifestsDir", metavar="DIR", help="Write the manifests to DIR/<name>.yaml instead of stdout.")] = None,
     apply: Annotated[bool, typer.Option("--apply", help="kubectl apply the manifests.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="With --apply: wait until the endpoint is ready.")] = False,
-    timeout: Annotated[int, typer.Option("--timeout", help="Seconds --wait (and NIM fills) may take.")] = 1800,
+    timeout: Annotated[int, typer.Option("--timeout", metavar="SECONDS", help="Seconds --wait (and NIM fills) may take.")] = 1800,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the placement and engine reasoning; emit and apply nothing.")] = False,
-    image: Annotated[Optional[str], typer.Option("--image", help="Engine image instead of the pinned default.")] = None,
-    fetch_image: Annotated[Optional[str], typer.Option("--fetch-image", help="ORAS CLI image for the model fetch.")] = None,
-    node_selector: Annotated[Optional[list[str]], typer.Option("--node-selector", help="KEY=VALUE node label the pods need; repeatable.")] = None,
-    nim_model: Annotated[Optional[str], typer.Option("--nim-model", "--nimModel", help="NGC NIM image (nvcr.io/nim/...:tag) instead of a gallery revision.")] = None,
-    nim_profile: Annotated[Optional[str], typer.Option("--nim-profile", "--nimProfile", help="NIM profile ID to pin in the NIMCache.")] = None,
-    weights_size: Annotated[Optional[str], typer.Option("--weights-size", help="NGC model weight size, e.g. 16GiB (default: from the name).")] = None,
-    auth_secret: Annotated[str, typer.Option("--auth-secret", help="NIM: Secret with NGC_API_KEY.")] = "ngc-api-secret",
-    ngc_pull_secret: Annotated[str, typer.Option("--ngc-pull-secret", help="NIM: docker-registry Secret for nvcr.io.")] = "ngc-secret",
-    storage_class: Annotated[Optional[str], typer.Option("--storage-class", help="A ReadWriteMany StorageClass: one shared model volume per routing name, filled once per revision (NIM: its volume's class).")] = None,
-    volume_size: Annotated[Optional[str], typer.Option("--volume-size", help="Shared model volume size, e.g. 500Gi (it never shrinks).")] = None,
-    rollout: Annotated[Optional[Rollout], typer.Option("--rollout", help="surge (a spare pod during a swap; default where capacity allows) or recreate (no spare GPU).")] = None,
-    autoscale: Annotated[Optional[Autoscale], typer.Option("--autoscale", help="With --min/--max-replicas on a GPU: keda (ScaledObject, default) or hpa (custom metric) on the engine's request queue.")] = None,
-    prometheus_url: Annotated[str, typer.Option("--prometheus-url", help="Prometheus the autoscaler queries.")] = "http://prometheus-operated.monitoring.svc:9090",
+    image: Annotated[Optional[str], typer.Option("--image", metavar="IMAGE", help="Engine image instead of the pinned default.")] = None,
+    fetch_image: Annotated[Optional[str], typer.Option("--fetch-image", metavar="IMAGE", help="ORAS CLI image for the model fetch.")] = None,
+    node_selector: Annotated[Optional[list[str]], typer.Option("--node-selector", metavar="KEY=VALUE", help="KEY=VALUE node label the pods need; repeatable.")] = None,
+    nim_model: Annotated[Optional[str], typer.Option("--nim-model", "--nimModel", metavar="IMAGE", help="NGC NIM image (nvcr.io/nim/...:tag) instead of a gallery revision.")] = None,
+    nim_profile: Annotated[Optional[str], typer.Option("--nim-profile", "--nimProfile", metavar="PROFILE", help="NIM profile ID to pin in the NIMCache.")] = None,
+    weights_size: Annotated[Optional[str], typer.Option("--weights-size", metavar="SIZE", help="NGC model weight size, e.g. 16GiB (default: from the name).")] = None,
+    auth_secret: Annotated[str, typer.Option("--auth-secret", metavar="SECRET", help="NIM: Secret with NGC_API_KEY.")] = "ngc-api-secret",
+    ngc_pull_secret: Annotated[str, typer.Option("--ngc-pull-secret", metavar="SECRET", help="NIM: docker-registry Secret for nvcr.io.")] = "ngc-secret",
+    storage_class: Annotated[Optional[str], typer.Option("--storage-class", metavar="CLASS", help="A ReadWriteMany StorageClass: one shared model volume per routing name, filled once per revision (NIM: its volume's class).")] = None,
+    volume_size: Annotated[Optional[str], typer.Option("--volume-size", metavar="SIZE", help="Shared model volume size, e.g. 500Gi (it never shrinks).")] = None,
+    rollout: Annotated[Optional[Rollout], typer.Option("--rollout", metavar="KIND", help="surge (a spare pod during a swap; default where capacity allows) or recreate (no spare GPU).")] = None,
+    autoscale: Annotated[Optional[Autoscale], typer.Option("--autoscale", metavar="KIND", help="With --min/--max-replicas on a GPU: keda (ScaledObject, default) or hpa (custom metric) on the engine's request queue.")] = None,
+    prometheus_url: Annotated[str, typer.Option("--prometheus-url", metavar="URL", help="Prometheus the autoscaler queries.")] = "http://prometheus-operated.monitoring.svc:9090",
     network_policy: Annotated[bool, typer.Option("--network-policy", help="A NetworkPolicy admitting only the gateway's namespace.")] = False,
-    gateway_namespace: Annotated[Optional[str], typer.Option("--gateway-namespace", help="The gateway's namespace, for --network-policy.")] = None,
-    gateway_api: Annotated[Optional[str], typer.Option("--gateway-api", help="NAMESPACE/NAME of a Gateway: an HTTPRoute maps the routing name to the Service.")] = None,
+    gateway_namespace: Annotated[Optional[str], typer.Option("--gateway-namespace", metavar="NAMESPACE", help="The gateway's namespace, for --network-policy.")] = None,
+    gateway_api: Annotated[Optional[str], typer.Option("--gateway-api", metavar="NAMESPACE/NAME", help="A Gateway: an HTTPRoute maps the routing name to the Service.")] = None,
     require_validated: Annotated[bool, typer.Option("--require-validated/--no-require-validated", help="Refuse a revision without a passing validation report (default on; a production gallery always requires it).")] = True,
-    ingress_class: Annotated[Optional[str], typer.Option("--ingress-class", help="NIM: expose through expose.router with this IngressClass.")] = None,
-    host_domain: Annotated[Optional[str], typer.Option("--host-domain", help="NIM: expose.router host domain (<name>.<ns>.<domain>).")] = None,
+    ingress_class: Annotated[Optional[str], typer.Option("--ingress-class", metavar="CLASS", help="NIM: expose through expose.router with this IngressClass.")] = None,
+    host_domain: Annotated[Optional[str], typer.Option("--host-domain", metavar="DOMAIN", help="NIM: expose.router host domain (<name>.<ns>.<domain>).")] = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
     ca_file: CaFileOpt = None,
     plain_http: PlainHttpOpt = False,
     output: OutputOpt = OutputFormat.table,
     debug: DebugOpt = False,
 ) -> None:
     """Bind a routing name to a pinned revision: Kubernetes manifests for the engine that fits it."""
-    with command(output, debug) as out:
+    from ..app.deploy import DeployRequest, apply_plan, plan_deployment
+    from ..app.galleries import open_gallery
+    from ..app.references import resolve_target
+    from ..runtime.nim import NimOptions
+    from ..units import parse_size
+    from .output import command, human_size
+
+    with command(output, debug, quiet, verbose) as out:
         if wait and not apply:
             raise UsageError("--wait needs --apply", "add --apply, or drop --wait")
         if dry_run and apply:
@@ -126,9 +149,12 @@ def deploy(
         nim = NimOptions(auth_secret=auth_secret, image_pull_secret=ngc_pull_secret, storage_class=storage_class,
                          ingress_class=ingress_class, host_domain=host_domain, ngc_model=nim_model, ngc_profile=nim_profile,
                          weights_bytes=parse_size(weights_size, "--weights-size") if weights_size else None)
-        ref = RevisionRef.from_options(tag, digest) if (tag or digest or not nim_model) else None
+        where = resolve_target(model_name, model_store, tag, digest, revision=not nim_model) if model_name else None
+        if where is None and not nim_model:
+            raise UsageError("no model given", "give --modelName MODEL:TAG (and --modelStore), or --nim-model for NGC")
+        ref = where.ref if where else None
         request = DeployRequest(
-            routing_name=routing_name, model=model_name, ref=ref, engine=engine.value,
+            routing_name=routing_name, model=where.model if where else None, ref=ref, engine=engine.value,
             model_type=model_type.value if model_type else None, gpus=gpus, gpu_model=gpu_model.value if gpu_model else None,
             vgpu=vgpu, replicas=replicas, min_replicas=min_replicas, max_replicas=max_replicas, namespace=namespace,
             pull_secret=pull_secret, image=image, fetch_image=fetch_image, node_selector=_node_selector(node_selector), nim=nim,
@@ -141,15 +167,17 @@ def deploy(
         )
         gallery = None
         if not nim_model:
-            if not model_name:
-                raise UsageError("no model given", "give --modelName NAME (and --modelStore, --tag or --digest), or --nim-model for NGC")
-            gallery = open_gallery(settings.context(), model_store, ca_file=ca_file, plain_http=plain_http)
+            assert where is not None
+            gallery = open_gallery(settings.context(), where.store, ca_file=ca_file, plain_http=plain_http)
             out.note(f"using gallery {gallery.description}")
         plan = plan_deployment(request, gallery, settings.kubectl())
         for note in plan.notes:
             out.note(note)
         summary = [("routing name", plan.routing_name), ("object name", plan.name), ("engine", f"{plan.engine} ({plan.engine_reason})"),
                    ("source", plan.source), ("placement", plan.placement.summary())]
+        if plan.info is not None:
+            summary.insert(3, ("model type", f"{plan.info.model_type} ({plan.info.type_reason})"))
+            summary.insert(4, ("weights", f"{plan.info.weight_format}, {human_size(plan.info.weight_bytes)} ({plan.info.size_reason})"))
         if plan.validation:
             summary.append(("validation", plan.validation))
         if plan.previous_digest:
@@ -160,32 +188,33 @@ def deploy(
             summary.append(("model storage", plan.storage))
         if plan.placement.max_model_len:
             summary.append(("max model len", f"{plan.placement.max_model_len} (the native context does not fit the KV cache)"))
-        if plan.info is not None:
-            summary.insert(3, ("model type", f"{plan.info.model_type} ({plan.info.type_reason})"))
-            summary.insert(4, ("weights", f"{plan.info.weight_format}, {human_size(plan.info.weight_bytes)} ({plan.info.size_reason})"))
         if dry_run:
             data = plan.to_json()
             data.pop("manifests")
 
             def render_reasoning() -> None:
                 out.fields(summary)
-                out.out.print("placement reasoning:", markup=False, highlight=False)
+                out.line("placement reasoning:")
                 for reason in plan.placement.reasons:
-                    out.out.print(f"  - {reason}", markup=False, highlight=False)
+                    out.line(f"  - {reason}")
                 for warning in plan.placement.warnings:
-                    out.out.print(f"  ! {warning}", markup=False, highlight=False)
+                    out.line(f"  ! {warning}")
+                out.line("objects: " + ", ".join(f"{o['kind']}/{o['name']}" for o in data["objects"]))
                 if plan.preflight:
-                    out.out.print("preflight:", markup=False, highlight=False)
+                    out.line("preflight:")
                     for line in plan.preflight:
-                        out.out.print(f"  - {line}", markup=False, highlight=False)
+                        out.line(f"  - {line}")
                 if plan.cleanup_command:
-                    out.out.print(f"after the swap: {plan.cleanup_command}", markup=False, highlight=False)
-                out.out.print("objects: " + ", ".join(f"{o['kind']}/{o['name']}" for o in data["objects"]), markup=False, highlight=False)
+                    out.line(f"after the swap: {plan.cleanup_command}")
 
             out.emit(data, render_reasoning)
             return
         for key, value in summary:
             out.note(f"{key}: {value}")
+        if plan.cleanup_command:
+            out.note(f"once the NIMService serves from the new cache, delete the old ones: {plan.cleanup_command}")
+        if plan.replace_command and not apply:
+            out.note(f"before applying, delete the other engine's serving objects: {plan.replace_command}")
         written: Path | None = None
         if manifests_dir is not None:
             manifests_dir.mkdir(parents=True, exist_ok=True)
@@ -195,10 +224,6 @@ def deploy(
         if apply:
             apply_plan(plan, settings.kubectl(), wait=wait, timeout_s=timeout)
             out.note(f"applied {len(plan.manifests)} objects" + (" and the endpoint is ready" if plan.ready else ""))
-        if plan.cleanup_command:
-            out.note(f"once the NIMService serves from the new cache, delete the old ones: {plan.cleanup_command}")
-        if plan.replace_command and not apply:
-            out.note(f"before applying, delete the other engine's serving objects: {plan.replace_command}")
         data = plan.to_json()
         data["manifests_file"] = str(written) if written else None
         if out.json:
@@ -215,18 +240,26 @@ class ListSource(str, Enum):
     gateway = "gateway"
 
 
-@app.command("list")
+@app.command("list", epilog=examples(
+    "pais endpoints list -A",
+    "pais endpoints list --gateway http://gateway.example.com/v1 -o json",
+))
 def list_(
     namespace: NamespaceOpt = None,
     all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="Every namespace.")] = False,
-    gateway: Annotated[Optional[str], typer.Option("--gateway", help="OpenAI-compatible base URL (e.g. http://gw/v1); lists GET URL/models. API key: $PAIS_GATEWAY_API_KEY.")] = None,
+    gateway: Annotated[Optional[str], typer.Option("--gateway", metavar="URL", help="OpenAI-compatible base URL (e.g. http://gw/v1); lists GET URL/models. API key: $PAIS_GATEWAY_API_KEY.")] = None,
     cluster: Annotated[Optional[bool], typer.Option("--cluster/--no-cluster", help="Also list the cluster (default: only when no --gateway).")] = None,
     check_tags: Annotated[bool, typer.Option("--check-tags/--no-check-tags", help="Ask each endpoint's gallery where its tag points now (STALE).")] = True,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
     output: OutputOpt = OutputFormat.table,
     debug: DebugOpt = False,
 ) -> None:
     """Endpoints pais deployed (routing name, engine, model and digest, replicas, status) and/or a gateway's routing names."""
-    with command(output, debug) as out:
+    from ..app.deploy import gallery_tag_resolver, list_endpoints
+    from .output import command
+
+    with command(output, debug, quiet, verbose) as out:
         rows = list_endpoints(namespace=namespace, all_namespaces=all_namespaces,
                               cluster=cluster if cluster is not None else gateway is None, gateway=gateway,
                               gateway_api_key=settings.gateway_api_key(), api_key_source=settings.GATEWAY_API_KEY,
@@ -234,23 +267,31 @@ def list_(
                               resolve_tag=gallery_tag_resolver(settings.context()) if check_tags else None)
         out.emit([r.to_json() for r in rows], lambda: out.table(
             ["ROUTING NAME", "ENGINE", "MODEL", "DIGEST", "TAG", "STALE", "READY", "STATUS", "WHERE"],
-            [[r.routing_name, r.engine, r.model or "-", (r.digest or "-")[:19], r.tag or "-",
+            [[r.routing_name, r.engine, r.model or "-", out.digest(r.digest) if r.digest else "-", r.tag or "-",
               "-" if r.stale is None else ("yes: now " + (r.tag_digest or "")[:19] if r.stale else "no"),
               f"{r.ready}/{r.desired}" if r.source == "cluster" else "-", r.status,
               f"{r.namespace or '-'}/{r.kind}" if r.source == "cluster" else "gateway"] for r in rows],
         ))
 
 
-@app.command()
+@app.command(epilog=examples(
+    "pais endpoints delete --routingName baai/bge-small   # prints the command",
+    "pais endpoints delete -r baai/bge-small -n models --apply",
+))
 def delete(
     routing_name: RoutingNameOpt,
     namespace: NamespaceOpt = None,
     apply: Annotated[bool, typer.Option("--apply", help="Run the deletion with kubectl (default: print the command).")] = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
     output: OutputOpt = OutputFormat.table,
     debug: DebugOpt = False,
 ) -> None:
     """Remove what deploy created for a routing name, or print the kubectl command that does."""
-    with command(output, debug) as out:
+    from ..app.deploy import delete_endpoint
+    from .output import command
+
+    with command(output, debug, quiet, verbose) as out:
         plan = delete_endpoint(routing_name, namespace, apply, kubectl_executable=settings.kubectl())
         if apply:
             out.note(f"deleted the endpoint {plan.routing_name}")

@@ -1,34 +1,29 @@
 """The one output helper: tables or JSON on stdout, notes and progress on stderr, errors mapped
-to exit codes (0 ok, 1 failed, 2 usage)."""
+to exit codes (0 ok, 1 failed, 2 usage, 130 interrupted).
+
+On a pipe everything is line-oriented and whole: tab-separated rows and key/value pairs, full
+digests. rich is imported when a command first prints, never for --help.
+"""
 
 from __future__ import annotations
 
 import errno
 import json
-import sqlite3
-import ssl
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
 from ..errors import InsufficientSpace, Interrupted, PaisError, TLSError
 from ..gallery.progress import TransferProgress
 from ..gallery.network import DEFAULT_CHUNK_SIZE, NetworkPolicy
 from ..units import format_size, parse_size
 from .options import OutputFormat
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 human_size = format_size
 
@@ -39,19 +34,45 @@ def write_stdout(text: str) -> None:
 
 
 class Output:
-    def __init__(self, fmt: OutputFormat, debug: bool) -> None:
+    def __init__(self, fmt: OutputFormat, debug: bool, quiet: bool = False, verbose: bool = False) -> None:
+        from rich.console import Console
+
         self.fmt = fmt
         self.debug = debug
-        self.out = Console(soft_wrap=True)
-        self.err = Console(stderr=True, soft_wrap=True)
+        self.quiet = quiet
+        self.verbose = verbose
+        self.out: Console = Console(soft_wrap=True)
+        self.err: Console = Console(stderr=True, soft_wrap=True)
 
     @property
     def json(self) -> bool:
         return self.fmt == OutputFormat.json
 
+    @property
+    def interactive(self) -> bool:
+        """A person watches stderr: progress displays are worth drawing."""
+        return self.err.is_terminal and not self.quiet
+
     def note(self, message: str) -> None:
-        """A line for the person at the terminal; never on stdout, so JSON stays parseable."""
+        """A line for the person at the terminal; never on stdout, so JSON stays parseable. --quiet drops it."""
+        if not self.quiet:
+            self.err.print(message, markup=False, highlight=False)
+
+    def warn(self, message: str) -> None:
+        """A warning: on stderr even with --quiet (it changes what the result means)."""
         self.err.print(message, markup=False, highlight=False)
+
+    def detail(self, message: str) -> None:
+        """Only with --verbose."""
+        if self.verbose:
+            self.err.print(message, markup=False, highlight=False)
+
+    def line(self, text: str, stderr: bool = False) -> None:
+        """One line of the human result, as it is."""
+        if stderr:
+            self.err.print(text, markup=False, highlight=False)
+        else:
+            write_stdout(text + "\n")
 
     def emit(self, data: Any, render: Callable[[], None]) -> None:
         if self.json:
@@ -75,6 +96,8 @@ class Output:
                             for row in (columns, *rows))
             sys.stderr.write(lines) if stderr else write_stdout(lines)
             return
+        from rich.table import Table
+
         table = Table(title=title)
         for column in columns:
             table.add_column(column, overflow="fold")
@@ -83,17 +106,31 @@ class Output:
         console.print(table)
 
     def fields(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Key/value results: aligned for a person, `key<TAB>value` lines on a pipe."""
+        if not self.out.is_terminal:
+            write_stdout("".join(f"{key}\t{value.replace(chr(9), ' ').replace(chr(10), ' ')}\n" for key, value in pairs))
+            return
         width = max(len(k) for k, _ in pairs)
         for key, value in pairs:
             self.out.print(f"{key.ljust(width)}  {value}", markup=False, highlight=False)
 
+    def digest(self, digest: str) -> str:
+        """Short on a terminal, whole on a pipe (a script copies it)."""
+        return digest[:19] if self.out.is_terminal else digest
+
     @contextmanager
-    def progress(self, label: str) -> Iterator[TransferProgress]:
-        if not self.err.is_terminal:
+    def progress(self, label: str, unit: str = "bytes") -> Iterator[TransferProgress]:
+        """One display per command: bytes (IEC sizes, speed) or a count of files."""
+        if not self.interactive:
             yield TransferProgress()
             return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from .bars import IecSizeColumn, IecSpeedColumn
+
+        columns = (IecSizeColumn(), IecSpeedColumn()) if unit == "bytes" else (MofNCompleteColumn(), TextColumn(unit))
         bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+            TextColumn("{task.description}"), BarColumn(), *columns, TimeRemainingColumn(),
             console=self.err, transient=True,
         )
         task = bar.add_task(label, total=None)
@@ -109,6 +146,14 @@ class Output:
             yield _Rich()
 
     def fail(self, exc: PaisError) -> NoReturn:
+        if self.json:
+            # JSON in, JSON out: a script parses the error too, from stderr; stdout stays empty.
+            doc: dict[str, Any] = {"error": exc.message, "hint": exc.hint or None, "exit_code": exc.exit_code}
+            report = getattr(exc, "report", None)
+            if report is not None:
+                doc["report"] = report.to_json()  # why validation failed, for the script that pushed
+            sys.stderr.write(json.dumps(doc) + "\n")
+            raise typer.Exit(exc.exit_code)
         line = exc.message if isinstance(exc, Interrupted) else f"error: {exc.message}"
         self.err.print(line, markup=False, highlight=False)
         if exc.hint:
@@ -149,9 +194,12 @@ def file_error(exc: OSError) -> PaisError:
 
 
 @contextmanager
-def command(fmt: OutputFormat, debug: bool) -> Iterator[Output]:
+def command(fmt: OutputFormat, debug: bool, quiet: bool = False, verbose: bool = False) -> Iterator[Output]:
     """Run a command body: typed errors become one line plus a hint; tracebacks only with --debug."""
-    out = Output(fmt, debug)
+    import sqlite3
+    import ssl
+
+    out = Output(fmt, debug, quiet, verbose)
     try:
         yield out
     except PaisError as exc:
@@ -159,8 +207,7 @@ def command(fmt: OutputFormat, debug: bool) -> Iterator[Output]:
             out.err.print_exception()
         out.fail(exc)
     except KeyboardInterrupt:
-        out.err.print("interrupted: nothing half-written is in place; run the same command again to resume")
-        raise typer.Exit(130) from None
+        out.fail(Interrupted("interrupted: nothing half-written is in place; run the same command again to resume"))
     except (typer.Exit, typer.Abort):
         raise
     except OSError as exc:
@@ -177,6 +224,4 @@ def command(fmt: OutputFormat, debug: bool) -> Iterator[Output]:
     except Exception as exc:  # noqa: BLE001 - the last line of defence for an unexpected bug
         if debug:
             raise
-        out.err.print(f"error: unexpected {type(exc).__name__}: {exc}", markup=False, highlight=False)
-        out.err.print("hint: run again with --debug for the traceback, and report it", markup=False, highlight=False)
-        raise typer.Exit(1) from None
+        out.fail(PaisError(f"unexpected {type(exc).__name__}: {exc}", "run again with --debug for the traceback, and report it"))

@@ -47,7 +47,7 @@ class SmokeFlags:
 def check_options(skip: list[str] | None, checksums: Path | None, clamd: str | None, clamd_window: str | None,
                   allow_remote_code: bool, jobs: int = 4, smoke: SmokeFlags | None = None,
                   gallery_requires_smoke: bool = False, include_hidden: bool = False,
-                  allow_code: list[str] | None = None) -> CheckOptions:
+                  allow_code: list[str] | None = None, allow_no_weights: bool = False) -> CheckOptions:
     clamd_from = "--clamd"
     if not clamd and (clamd := settings.env(settings.CLAMD)):
         clamd_from = f"${settings.CLAMD}"
@@ -55,7 +55,8 @@ def check_options(skip: list[str] | None, checksums: Path | None, clamd: str | N
     malware = MalwareOptions(clamd=clamd, clamd_from=clamd_from, clamd_conf=Path(clamd_conf) if clamd_conf else None,
                              window=parse_size(clamd_window, "--clamd-window") if clamd_window else None, jobs=jobs)
     security = ValidationOptions(skip=list(skip or []), checksums=checksums, allow_remote_code=allow_remote_code,
-                                 allow_code=list(allow_code or []), malware=malware, jobs=jobs)
+                                 allow_code=list(allow_code or []), malware=malware, jobs=jobs,
+                                 allow_no_weights=allow_no_weights)
     return CheckOptions(security, (smoke or SmokeFlags()).options(gallery_requires_smoke), include_hidden)
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from platformdirs import user_cache_dir, user_config_dir, user_data_dir
-
-from ..app.context import Context
-from ..gallery.auth import CredentialSources
+if TYPE_CHECKING:  # imported when a command runs, not for --help or completion
+    from ..app.context import Context
+    from ..gallery.auth import CredentialSources
 
 MODEL_STORE = "PAIS_MODEL_STORE"
 CLAMD = "PAIS_CLAMD"
@@ -32,26 +32,50 @@ def env(name: str) -> str | None:
 
 
 def config_file() -> Path:
+    """$PAIS_CONFIG, else $XDG_CONFIG_HOME/pais/config.toml (by default ~/.config/pais/config.toml)."""
+    from platformdirs import user_config_dir
+
     return Path(env("PAIS_CONFIG") or Path(user_config_dir("pais")) / "config.toml")
 
 
 def cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
     return Path(env("PAIS_CACHE_DIR") or user_cache_dir("pais"))
 
 
+def data_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(env("PAIS_DATA_DIR") or user_data_dir("pais"))
+
+
+def docker_config() -> Path:
+    """Docker's config.json: $DOCKER_CONFIG/config.json, else ~/.docker/config.json."""
+    return Path(env("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
+
+
+def credentials() -> CredentialSources:
+    from ..gallery.auth import CredentialSources
+
+    return CredentialSources(
+        docker_config=docker_config(),
+        username=env("PAIS_REGISTRY_USERNAME"),
+        password=env("PAIS_REGISTRY_PASSWORD"),
+    )
+
+
 def context() -> Context:
+    from ..app.context import Context
+
     return Context(
         config_file=config_file(),
-        default_gallery=Path(env("PAIS_DATA_DIR") or user_data_dir("pais")) / "gallery",
+        default_gallery=data_dir() / "gallery",
         digest_cache=cache_dir() / "digests.sqlite",
         upload_sessions=cache_dir() / "uploads.json",
         model_store=env(MODEL_STORE),
         model_store_source=f"${MODEL_STORE}",
-        credentials=CredentialSources(
-            docker_config=Path(env("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json",
-            username=env("PAIS_REGISTRY_USERNAME"),
-            password=env("PAIS_REGISTRY_PASSWORD"),
-        ),
+        credentials=credentials(),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -53,10 +55,20 @@ def _host_keys(host: str) -> list[str]:
     return keys
 
 
-def _from_helper(helper: str, host: str) -> Credentials | None:
+def _helper_program(helper: str, config: Path | None) -> str:
+    """The helper Docker's config names; one that is missing is an error, never skipped in silence
+    (the user logged in through it and would be sent anonymous)."""
     program = shutil.which(f"docker-credential-{helper}")
     if program is None:
-        return None
+        where = f"Docker's config {config}" if config else "Docker's config"
+        raise AuthenticationError(
+            f"{where} names the credential helper docker-credential-{helper}, which is not on PATH",
+            f"install docker-credential-{helper}, or remove it (credsStore, credHelpers) from that file")
+    return program
+
+
+def _from_helper(helper: str, host: str, config: Path | None = None) -> Credentials | None:
+    program = _helper_program(helper, config)
     for key in (host, f"https://{host}"):
         try:
             done = subprocess.run([program, "get"], input=key.encode(), capture_output=True, timeout=20, check=False)
@@ -89,7 +101,7 @@ def find_credentials(host: str, sources: CredentialSources) -> Credentials | Non
     for key in _host_keys(host):
         helper = (config.get("credHelpers") or {}).get(key)
         if helper:
-            return _from_helper(helper, host)
+            return _from_helper(helper, host, path)
     auths = config.get("auths") or {}
     for key in _host_keys(host):
         entry = auths.get(key)
@@ -106,8 +118,87 @@ def find_credentials(host: str, sources: CredentialSources) -> Credentials | Non
         if entry.get("username") and entry.get("password"):
             return Credentials(entry["username"], entry["password"], str(path))
     if config.get("credsStore"):
-        return _from_helper(config["credsStore"], host)
+        return _from_helper(config["credsStore"], host, path)
     return None
+
+
+def _read_docker_config(path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise AuthenticationError(f"cannot read Docker's config {path}: {exc}", "fix or move that file, then log in again") from exc
+    if not isinstance(config, dict):
+        raise AuthenticationError(f"Docker's config {path} is not a JSON object", "fix or move that file, then log in again")
+    return config
+
+
+def _write_docker_config(path: Path, config: dict[str, Any]) -> None:
+    # Owner-only from the first byte, renamed into place: the file holds secrets.
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(config, indent="\t") + "\n")
+    os.replace(tmp, path)
+
+
+def _helper_for(config: dict[str, Any], host: str) -> str | None:
+    for key in _host_keys(host):
+        helper = (config.get("credHelpers") or {}).get(key)
+        if helper:
+            return str(helper)
+    store = config.get("credsStore")
+    return str(store) if store else None
+
+
+def _run_helper(program: str, action: str, data: bytes, helper: str) -> None:
+    try:
+        done = subprocess.run([program, action], input=data, capture_output=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise AuthenticationError(f"docker-credential-{helper} {action} failed: {type(exc).__name__}",
+                                  f"check that docker-credential-{helper} works: echo HOST | docker-credential-{helper} get") from exc
+    if done.returncode != 0 and not (action == "erase" and b"not found" in done.stdout.lower() + done.stderr.lower()):
+        # The helper's own words, never the input (it holds the secret).
+        said = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()[:1]
+        raise AuthenticationError(f"docker-credential-{helper} {action} failed" + (f": {said[0][:200]}" if said else ""),
+                                  f"check that docker-credential-{helper} works, or remove it from Docker's config")
+
+
+def store_login(path: Path, host: str, username: str, password: str) -> str:
+    """Save a login the way `docker login` does: through the credential helper Docker's config
+    names for this host (credHelpers, else credsStore), else base64 in `auths`. Says where."""
+    config = _read_docker_config(path)
+    helper = _helper_for(config, host)
+    if helper:
+        program = _helper_program(helper, path)
+        _run_helper(program, "store", json.dumps({"ServerURL": host, "Username": username, "Secret": password}).encode(), helper)
+        return f"docker-credential-{helper}"
+    auths = config.setdefault("auths", {})
+    for key in _host_keys(host)[1:]:
+        auths.pop(key, None)  # one entry per host, as docker writes it
+    auths[host] = {"auth": base64.b64encode(f"{username}:{password}".encode()).decode()}
+    _write_docker_config(path, config)
+    return str(path)
+
+
+def erase_login(path: Path, host: str) -> list[str]:
+    """Forget a host's login in `auths` and in its credential helper; where it was removed from."""
+    config = _read_docker_config(path)
+    removed: list[str] = []
+    helper = _helper_for(config, host)
+    if helper:
+        _run_helper(_helper_program(helper, path), "erase", host.encode(), helper)
+        removed.append(f"docker-credential-{helper}")
+    auths = config.get("auths") or {}
+    keys = [k for k in _host_keys(host) if k in auths]
+    for key in keys:
+        del auths[key]
+    if keys:
+        _write_docker_config(path, config)
+        removed.append(str(path))
+    return removed
 
 
 _PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
@@ -238,7 +329,7 @@ class RegistryAuth(httpx.Auth):
             raise AuthenticationError(
                 f"{self._host} refused the credentials"
                 + (f" from {self.credentials.source}" if self.credentials else " (none were found)"),
-                f"run `docker login {self._host}` or set PAIS_REGISTRY_USERNAME and PAIS_REGISTRY_PASSWORD",
+                f"run `pais login {self._host}` (or docker login {self._host}), or set PAIS_REGISTRY_USERNAME and PAIS_REGISTRY_PASSWORD",
             )
         if status != 200:
             raise AuthenticationError(f"token service {realm} answered HTTP {status}",

@@ -286,7 +286,7 @@ class HarborClient:
             hint = err.hint
             if self.client.credentials is not None and self.client.credentials.identity_token:
                 hint = (f"Harbor's API takes a username and password (or CLI secret), not the identity token "
-                        f"in the Docker config: run `docker login -u USER {self.host}`, or set "
+                        f"in the Docker config: run `pais login -u USER {self.host}` (or docker login -u USER {self.host}), or set "
                         "PAIS_REGISTRY_USERNAME and PAIS_REGISTRY_PASSWORD")
             raise AuthenticationError(f"{err.message} (Harbor API: {what})", hint)
         if code == 403:

@@ -72,7 +72,7 @@ class RevisionRef:
         if not tag and not digest:
             raise InvalidReference(
                 "no revision given: there is no implicit 'latest'",
-                "name the revision with --tag TAG or --digest sha256:...",
+                "name the revision: MODEL:TAG, MODEL@sha256:..., or --tag TAG or --digest sha256:...",
             )
         if tag:
             return cls(tag=check_tag(tag))
@@ -123,7 +123,7 @@ def parse_registry(store: str) -> RegistryLocation:
     if "@" in host:
         # Never echo what was typed: it holds a password more often than not.
         raise InvalidReference(f"the gallery {host.rpartition('@')[2]}/{namespace} was given with credentials in it",
-                               "drop the user:password@ part and log in with `docker login HOST` (or "
+                               "drop the user:password@ part and log in with `pais login HOST` or `docker login HOST` (or "
                                "PAIS_REGISTRY_USERNAME/PAIS_REGISTRY_PASSWORD)")
     port = host.rpartition("]")[2].rpartition(":")[2] if ":" in host.rpartition("]")[2] else ""
     if port and (not port.isdigit() or not 0 < int(port) < 65536):
@@ -141,3 +141,43 @@ def parse_registry(store: str) -> RegistryLocation:
             "a project is lowercase letters, digits and separators (. _ -), e.g. models",
         )
     return RegistryLocation(host=host.lower(), namespace=namespace)
+
+
+@dataclass(frozen=True)
+class ModelReference:
+    """A model as users type it: NAME, NAME:TAG, NAME@DIGEST, or HOST[:PORT]/PROJECT/NAME:TAG.
+
+    With a host (Docker's rule: the first part has a '.' or ':' or is localhost), the first part
+    after it is the project (Harbor's rule) and the rest is the model, so the gallery is
+    HOST[:PORT]/PROJECT. Nothing is checked against a registry here."""
+
+    model: str
+    store: str | None = None
+    tag: str | None = None
+    digest: str | None = None
+
+
+def parse_model_reference(text: str) -> ModelReference:
+    name, at, digest = text.partition("@")
+    tag: str | None = None
+    slash, colon = name.rfind("/"), name.rfind(":")
+    if colon > slash:
+        name, tag = name[:colon], name[colon + 1:]
+        if not tag:
+            raise InvalidReference(f"empty tag after ':' in {text!r}", "write NAME:TAG, e.g. baai/bge-small-en-v1.5:approved")
+    store: str | None = None
+    first, sep, rest = name.partition("/")
+    if sep and _is_host(first):
+        project, sep, model = rest.partition("/")
+        if not sep or not project or not model:
+            raise InvalidReference(
+                f"{text!r} names a registry but no model",
+                "write HOST[:PORT]/PROJECT/MODEL:TAG: the first part after the host is the project, the rest the model")
+        store, name = f"{first}/{project}", model
+        parse_registry(store)
+    check_model_name(name)
+    if tag is not None:
+        check_tag(tag)
+    if at:
+        check_digest(digest)
+    return ModelReference(model=name, store=store, tag=tag, digest=digest if at else None)

@@ -252,7 +252,8 @@ def _detect_type(source: ModelSource, sizes: dict[str, int], mp_config: dict[str
     raise DetectionError(
         f"cannot tell whether {source.description} is a completion or an embedding model "
         f"(architectures: {', '.join(a for a, _ in candidates) or 'none'})",
-        "give --modelType completion or --modelType embedding",
+        "deploy with `pais endpoints deploy --modelType completion` (or embedding); for validate and push, "
+        "name the architecture in config.json (architectures)",
     )
 
 

@@ -39,6 +39,7 @@ class ValidationOptions:
     checksums: Path | None = None
     allow_remote_code: bool = False
     allow_code: list[str] = field(default_factory=list)  # --allow-code: paths vouched for (binaries, scripts)
+    allow_no_weights: bool = False  # --allow-no-weights: a tokenizer-only repository, said in the report
     malware: MalwareOptions = field(default_factory=MalwareOptions)
     jobs: int = 4
 
@@ -98,6 +99,7 @@ def build_report(model: DirectorySnapshot, results: dict[str, CheckResult], opti
         files=[{"path": f.path, "size": f.size, "digest": f.digest} for f in model.files],
         checks=checks,
         skipped_checks=sorted(options.skip),
-        allowed={"remoteCode": options.allow_remote_code, "code": sorted(options.allow_code)},
+        allowed={"remoteCode": options.allow_remote_code, "code": sorted(options.allow_code),
+                 "noWeights": options.allow_no_weights},
         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     )

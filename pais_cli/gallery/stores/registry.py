@@ -216,7 +216,7 @@ class RegistryClient:
             who = f"the credentials from {self.credentials.source}" if self.credentials else "anonymous access"
             return AuthenticationError(
                 f"{self.host} refused {who}{detail}",
-                f"run `docker login {self.host}`, or set PAIS_REGISTRY_USERNAME and PAIS_REGISTRY_PASSWORD",
+                f"run `pais login {self.host}` (or docker login {self.host}), or set PAIS_REGISTRY_USERNAME and PAIS_REGISTRY_PASSWORD",
             )
         if code == 403:
             return PermissionDenied(f"{self.host} does not allow {what.split(' ')[0]} here{detail}",
@@ -774,7 +774,7 @@ class RegistryGallery:
             check.auth = anonymous.headers.get("WWW-Authenticate", "").split(" ")[0].lower() or "unknown"
             client.ping()  # authenticates with what we have; raises when refused
             if client.credentials is None:
-                check.notes.append("registry needs credentials and none were found: run docker login")
+                check.notes.append("registry needs credentials and none were found: run pais login (or docker login)")
         else:
             check.auth = "none"
         check.credentials = client.credentials.source if client.credentials else None

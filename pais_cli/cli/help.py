@@ -1,0 +1,28 @@
+"""Help that teaches: the same context settings everywhere (-h, 80 columns) and examples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# -h as well as --help, on every command (children inherit the root's context settings).
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 80}
+
+
+def examples(*lines: str) -> str:
+    """An epilog of real command lines, kept as written (click's \\b stops re-wrapping).
+
+    A line ending in a backslash continues on the next one, as in a shell."""
+    body = "\n".join(f"  {line}" for line in lines)
+    return f"Examples:\n\n\b\n{body}"
+
+
+def _argument_type(self: Any, ctx: Any) -> str | None:
+    return None if self.metavar else _typer_display_type(self, ctx)
+
+
+# Typer prints an argument's Python type (`DIR <path>`, `NAME <str>`) even when a metavar already
+# says what it is; the metavar is the documentation.
+from typer.core import TyperArgument  # noqa: E402
+
+_typer_display_type = TyperArgument.display_type_rich
+TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign]
