@@ -23,6 +23,9 @@ from .options import (
     AllowRemoteCodeOpt,
     ChunkSizeOpt,
     ConnectTimeoutOpt,
+    NoCacheOpt,
+    QuietOpt,
+    TrustGalleryReportsOpt,
     RetriesOpt,
     StallTimeoutOpt,
     VerboseOpt,
@@ -97,6 +100,9 @@ def push(
     engine_image: EngineImageOpt = None,
     report_file: ReportFileOpt = None,
     flavor: FlavorOpt = None,
+    no_cache: NoCacheOpt = False,
+    trust_gallery_reports: TrustGalleryReportsOpt = False,
+    quiet: QuietOpt = False,
     jobs: JobsOpt = 4,
     connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
     stall_timeout: StallTimeoutOpt = DEFAULT_STALL_TIMEOUT,
@@ -123,14 +129,14 @@ def push(
                 report_file.write_text(json.dumps(report.to_json(), indent=2) + "\n")
 
         try:
-            with out.progress("push") as progress:
+            with out.progress("push", quiet) as progress:
                 result = transfer.push_model(
                     ctx, gallery, directory, model_name, tag or [], force=force, include_hidden=include_hidden, jobs=jobs,
-                    progress=progress, skip_validation=skip_validation, on_report=on_report,
+                    progress=progress, skip_validation=skip_validation, on_report=on_report, check_progress=progress,
                     checks=check_options(
                         skip, checksums, clamd, clamd_window, allow_remote_code, jobs,
                         SmokeFlags(sandbox, target, require_smoke, smoke_timeout, smoke_memory, docker_host, engine_image),
-                        gallery.settings.require_smoke, include_hidden, allow_code),
+                        gallery.settings.require_smoke, include_hidden, allow_code, no_cache, trust_gallery_reports),
                 )
         except ValidationFailed as exc:
             if out.json and exc.report is not None:
@@ -165,6 +171,7 @@ def pull(
     connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
     stall_timeout: StallTimeoutOpt = DEFAULT_STALL_TIMEOUT,
     retries: RetriesOpt = DEFAULT_RETRIES,
+    quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     ca_file: CaFileOpt = None,
     plain_http: PlainHttpOpt = False,
@@ -178,7 +185,7 @@ def pull(
         network = network_policy(out, connect_timeout, stall_timeout, retries, None, verbose)
         gallery = open_gallery(ctx, model_store, ca_file=ca_file, plain_http=plain_http, network=network)
         out.note(f"using gallery {gallery.description}")
-        with out.progress("pull") as progress:
+        with out.progress("pull", quiet) as progress:
             result = transfer.pull_model(ctx, gallery, model_name, ref, dest, jobs=jobs, progress=progress,
                                     require_validated=require_validated)
         out.emit(result.to_json(), lambda: out.fields([
@@ -234,6 +241,8 @@ def validate(
     engine_image: EngineImageOpt = None,
     include_hidden: Annotated[bool, typer.Option("--include-hidden", help="Also check hidden files and directories.")] = False,
     report_file: ReportFileOpt = None,
+    no_cache: NoCacheOpt = False,
+    quiet: QuietOpt = False,
     jobs: JobsOpt = 4,
     connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
     stall_timeout: StallTimeoutOpt = DEFAULT_STALL_TIMEOUT,
@@ -249,7 +258,7 @@ def validate(
         ctx = settings.context()
         flags = SmokeFlags(sandbox, target, require_smoke, smoke_timeout, smoke_memory, docker_host, engine_image)
         options = check_options(skip, checksums, clamd, clamd_window, allow_remote_code, jobs, flags,
-                                include_hidden=include_hidden, allow_code=allow_code)
+                                include_hidden=include_hidden, allow_code=allow_code, no_cache=no_cache)
         stored = tag is not None or digest is not None or model_store is not None
         if stored:
             if directory is not None or not model_name:
@@ -260,11 +269,13 @@ def validate(
             gallery = open_gallery(ctx, model_store, ca_file=ca_file, plain_http=plain_http, network=network)
             out.note(f"using gallery {gallery.description}")
             options.smoke.require = options.smoke.require or gallery.settings.require_smoke
-            with out.progress("fetch") as progress:
-                result = validation.validate_revision(ctx, gallery, model_name, ref, options, progress=progress)
+            with out.progress("fetch", quiet) as progress:
+                result = validation.validate_revision(ctx, gallery, model_name, ref, options, progress=progress,
+                                                      check_progress=progress)
             out.note(f"report attached to {model_name}@{result.digest} as {result.report_digest}")
         else:
-            result = validation.validate_directory(ctx, directory or Path("."), options, model_name)
+            with out.progress("validate", quiet) as progress:
+                result = validation.validate_directory(ctx, directory or Path("."), options, model_name, progress)
         if report_file:
             report_file.write_text(json.dumps(result.report.to_json(), indent=2) + "\n")
         render_report(out, result.report, output)
