@@ -49,13 +49,24 @@ class ResultCache:
             db = sqlite3.connect(path if path is not None else ":memory:", check_same_thread=False,
                                  timeout=BUSY_TIMEOUT_S, isolation_level=None)
             if path is not None:
-                db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer in another process
+                self._wal(db)
             db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, check_name TEXT NOT NULL, "
                        "payload TEXT NOT NULL, used REAL NOT NULL)")
             db.execute("CREATE INDEX IF NOT EXISTS results_used ON results(used)")
             self._db = db
         except (OSError, sqlite3.Error):
             self._db = None
+
+    @staticmethod
+    def _wal(db: sqlite3.Connection) -> None:
+        """Readers never wait for a writer in another process. Switching needs a moment alone
+        with the file, which a process starting at the same time may hold: retry briefly."""
+        for _ in range(50):
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError:
+                time.sleep(0.02)
 
     @property
     def enabled(self) -> bool:

@@ -85,10 +85,8 @@ def cached_check(cache: ResultCache | None, name: str, subject: Any, judge: dict
     only a pass or a warning is stored (a failure is cheap to reproduce and may be a budget hit
     that depends on the machine)."""
     if cache is None or subject is None:
-        return run()
+        return _with_judge(run(), judge)  # the judge travels in the report, for --trust-gallery-reports
     key = cache_key(name, subject, judge)
-    judged = run
-    run = lambda: _with_judge(judged(), judge)  # noqa: E731 - the judge travels in the report, for seeding
     stored = cache.get(key)
     if stored is not None:
         result = Report.from_json({"checks": [stored]}).checks[0]
@@ -96,7 +94,7 @@ def cached_check(cache: ResultCache | None, name: str, subject: Any, judge: dict
         result.summary = f"{result.summary} (from the cache)"
         result.seconds = 0.0
         return result
-    result = run()
+    result = _with_judge(run(), judge)
     if result.status in (Status.passed, Status.warn) and not any("internal-error" in f.rule for f in result.findings):
         cache.put(name, key, result.to_json())
     return result
