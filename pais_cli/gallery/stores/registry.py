@@ -623,10 +623,11 @@ def _read_into(response: http.client.HTTPResponse, largest: int = 4 * DOWNLOAD_C
     """Chunks that start small and double up to `largest`: a reader that wants only a header
     (endpoint sizing) stops after a few hundred KiB, a download soon reads 4 MiB at a time."""
     buffer = bytearray(largest)
+    view = memoryview(buffer)
     size = 256 * 1024
     try:
-        while n := response.readinto(memoryview(buffer)[:size]):
-            yield bytes(buffer[:n])  # a copy: consumers may keep chunks (read_blob joins them)
+        while n := response.readinto(view[:size]):
+            yield bytes(view[:n])  # one copy: consumers keep chunks (read_blob joins them, writers queue them)
             size = min(size * 2, largest)
     except (OSError, http.client.HTTPException) as exc:
         raise TransferIncomplete(f"blob stream broke off: {type(exc).__name__}",
