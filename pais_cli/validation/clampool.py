@@ -62,13 +62,21 @@ class Daemon:
     client: ClamdClient
     version: ClamdVersion
     config: ClamdConfig | None
-    window: Window
     jobs: int
     database_id: str | None  # None: the database cannot be identified, so results are not cached
+    planned: int | None  # the window its config or the options name, before the canary confirms it
+    window: Window | None = None  # established by ready(), only when something is to be scanned
+    option: int | None = None
 
     @property
     def max_scan_time_ms(self) -> int:
         return self.config.max_scan_time_ms if self.config else clamav.DEFAULT_MAX_SCAN_TIME_MS
+
+    def ready(self) -> Window:
+        """The window this daemon scans whole, proven with the canary (once per process)."""
+        if self.window is None:
+            self.window = clamav.establish_window(self.client, self.config, self.option)
+        return self.window
 
 
 _db_ids: dict[tuple[str, ...], str] = {}
@@ -105,19 +113,22 @@ def database_identity(version: ClamdVersion, config: ClamdConfig | None) -> str 
 
 
 def connect(spec: DaemonSpec, conf_hint: Path | None, window_option: int | None, jobs_cap: int | None) -> Daemon:
-    """Everything the pool needs to know of one daemon. Raises clamav.ClamdError."""
+    """What the pool needs to know of one daemon, cheaply (no scan yet). Raises clamav.ClamdError."""
     client = ClamdClient(spec.address)
     client.ping()
     version = client.version()
     config = clamav.find_local_config(spec.address, spec.conf or conf_hint)
-    window = clamav.establish_window(client, config, spec.window or window_option)
     threads = client.max_threads() or (config.max_threads if config else clamav.DEFAULT_REMOTE_JOBS)
     if spec.address.is_loopback:
         threads = min(threads, os.cpu_count() or 2)  # a local daemon's threads share this machine's cores
     for cap in (spec.jobs, jobs_cap):
         if cap:
             threads = min(threads, cap)
-    return Daemon(client, version, config, window, max(1, threads), database_identity(version, config))
+    option = spec.window or window_option
+    planned = (config.window() if config is not None and (option is None or option >= config.window())
+               else option)
+    return Daemon(client, version, config, max(1, threads), database_identity(version, config), planned or None,
+                  option=option)
 
 
 def mismatch(daemons: list[Daemon]) -> str | None:
