@@ -7,9 +7,12 @@ behind the fault proxy (tests/support/faultproxy.py), throttled so a signal land
 Measures
   (a) SIGINT to exit: a push and a pull on a throttled link, interrupted once 30% has moved;
       the time from the signal to the process's exit (target: under 1 s, exit code 130);
-  (b) SIGKILL at 50%: a push and a pull killed once half the bytes have moved, then re-run on
-      an unthrottled link; the bytes the re-run moves as a share of the total (target: at most
-      60%), counted by the proxy (upload request bodies for push, blob response bodies for pull).
+  (b) SIGKILL and SIGTERM at 50%: a push and a pull killed once half the bytes have moved, then
+      re-run on an unthrottled link; the bytes the re-run moves as a share of the total (target:
+      at most 60%), counted by the proxy (upload request bodies for push, blob response bodies
+      for pull). SIGTERM stops a push between upload chunks, so its sessions stay valid; SIGKILL
+      breaks the chunks in flight, and CNCF distribution 2.8 refuses those sessions afterwards
+      (BLOB_UPLOAD_INVALID): the files in flight start over.
 
 Transfer alone (`--skip-validation`); random, incompressible files. `--size` is the model's
 total, split over `--files` files, so a CI-free run can use less (e.g. --size 64MiB).
@@ -165,20 +168,21 @@ class Bench:
                              f"<= {human(self.total - before)} missing", rc2 == 0 and again <= self.total - before + 4 * MiB,
                              err2.strip().splitlines()[-1][:70] if rc2 and err2.strip() else ""))
 
-    def sigkill(self, op: str) -> None:
-        name = f"bench/sigkill-{op}"
-        dest = self.work / f"dest-sigkill-{op}"
+    def sigkill(self, op: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Killed at 50%: SIGKILL (OOM killer, node loss) or SIGTERM (`kill`, a cancelled CI job)."""
+        name = f"bench/{sig.name.lower()}-{op}"
+        dest = self.work / f"dest-{sig.name.lower()}-{op}"
         if op == "pull":
             self.ensure_pushed(name)
         args = self.push_args(name) if op == "push" else self.pull_args(name, dest)
-        _, _, before, _ = self.interrupt_at(op, args, 0.5, signal.SIGKILL)
+        _, _, before, _ = self.interrupt_at(op, args, 0.5, sig)
         first = self.moved(op)
         start = time.monotonic()
         rc2, err2, _ = self.run(args)
         secs = time.monotonic() - start
         again = self.moved(op) - first
         share = again / self.total
-        self.rows.append(Row(f"{op}: SIGKILL at {before / self.total:.0%}, re-run", f"{human(again)} = {share:.0%} of "
+        self.rows.append(Row(f"{op}: {sig.name} at {before / self.total:.0%}, re-run", f"{human(again)} = {share:.0%} of "
                              f"{human(self.total)}, {secs:.1f} s (exit {rc2})", "<= 60%", rc2 == 0 and share <= 0.6,
                              err2.strip().splitlines()[-1][:70] if rc2 and err2.strip() else ""))
         if op == "pull" and rc2 == 0:
@@ -215,7 +219,7 @@ def main() -> int:
     parser.add_argument("--rate", default=None, help="throttle while interrupting, per second (default: size/8 per s, at least 4MiB)")
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--chunk-size", default="8MiB", help="push --chunk-size (default 8MiB)")
-    parser.add_argument("--only", choices=["sigint", "sigkill"], default=None)
+    parser.add_argument("--only", choices=["sigint", "sigkill", "sigterm"], default=None)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
     args.size = parse_size(args.size)
@@ -232,6 +236,9 @@ def main() -> int:
             if args.only in (None, "sigkill"):
                 bench.sigkill(op)
                 print(f"  sigkill {op} done", flush=True)
+            if args.only in (None, "sigterm"):
+                bench.sigkill(op, signal.SIGTERM)
+                print(f"  sigterm {op} done", flush=True)
     finally:
         bench.close()
         if not args.keep:

@@ -6,12 +6,18 @@
 
 Transfer alone: no validation. Push is measured twice: with a cold digest cache (it hashes
 every file, then uploads) and with the hashes cached (upload only, into a fresh repository).
-Peak RSS is each child process's own (wait4), so it is pais' whole footprint.
+Peak RSS is each child process's own (VmHWM), so it is pais' whole footprint.
+
+Fairness: every timed step starts after `sync`, so the page-cache writeback of the previous
+step is not charged to the next. Durability, as measured: `pais models pull` does not fsync the
+files it writes (neither does curl); the on-disk gallery fsyncs each blob once, before its rename.
+The load average of the machine is printed: on a shared machine, read the ratios, not the times.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -54,7 +60,8 @@ def _peak_rss_mb(pid: int, stop: threading.Event, peak: list[float]) -> None:
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MB, stdout) of one child process."""
+    """(wall seconds, peak RSS MB, stdout) of one child process, started after a `sync`."""
+    os.sync()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     stop, peak = threading.Event(), [0.0]
@@ -67,6 +74,18 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])}... failed ({proc.returncode}): {err.decode()[-2000:]}")
     return wall, peak[0], out.decode()
+
+
+def python_sha256(files: list[Path]) -> float:
+    """Python's hashlib over the same bytes, in this process (OpenSSL, 8 MiB reads)."""
+    os.sync()
+    start = time.perf_counter()
+    for f in files:
+        h = hashlib.sha256()
+        with f.open("rb", buffering=0) as fh:
+            while data := fh.read(8 * MiB):
+                h.update(data)
+    return time.perf_counter() - start
 
 
 def curl_upload(url: str, repo: str, files: list[Path], digests: dict[Path, str]) -> tuple[float, float]:
@@ -122,6 +141,8 @@ def main() -> None:
         wall, peak, out = run(["sha256sum", *map(str, files)])
         digests = {Path(line.split()[1]): "sha256:" + line.split()[0] for line in out.splitlines()}
         rows.append(("sha256sum (one file after another)", wall, peak))
+        py_sha = python_sha256(files)
+        rows.append(("python hashlib.sha256 (one file after another)", py_sha, 0.0))
 
         w, p = curl_upload(server.url, "bench/curl", files, digests)
         rows.append(("curl upload (PUT, one file after another)", w, p))
@@ -149,13 +170,16 @@ def main() -> None:
 
         w, p, out = run([pais, "models", "pull", "-m", "model/warm", "-s", store, "-d", pushed["digest"],
                          "--dest", str(work / "pulled"), "-o", "json", "-j", str(args.jobs)], env)
-        rows.append(("pais pull (stream + verify + write)", w, p))
+        rows.append(("pais pull (stream + verify + write, no fsync)", w, p))
         pull = w
+        startup, _, _ = run([pais, "--help"], env)
+        rows.append(("pais --help (interpreter start and imports)", startup, 0.0))
         assert json.loads(out)["bytes_downloaded"] == total + len((model / "config.json").read_bytes())
 
         mb = total / 1e6
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"\npais transfer benchmark: {total / 1024**3:.2f} GiB in {args.files} files + config, "
-              f"loopback registry (distribution), {os.cpu_count()} cores, jobs={args.jobs}\n")
+              f"loopback registry (distribution), {os.cpu_count()} cores, jobs={args.jobs}, load average {load}\n")
         print(f"{'operation':<50} {'wall s':>8} {'MB/s':>8} {'peak RSS MB':>12}")
         for name, wall, peak in rows:
             print(f"{name:<50} {wall:>8.2f} {mb / wall:>8.0f} {peak:>12.0f}")
@@ -163,6 +187,10 @@ def main() -> None:
         print(f"push (cached) / curl upload throughput:   {curl_up / push_warm:6.0%}")
         print(f"push (cold)   / curl upload throughput:   {curl_up / push_cold:6.0%}")
         print(f"pull          / curl download throughput: {curl_down / pull:6.0%}")
+        floor = max(curl_down, py_sha)
+        print(f"pull time / max(curl download, python sha256): {pull / floor:5.2f}x (target <= 1.25x)")
+        pais_peak = max(p for name, _, p in rows if name.startswith("pais push") or name.startswith("pais pull"))
+        print(f"peak RSS of pais during transfers: {pais_peak:.0f} MB (target < 150 MB)")
     finally:
         if server is not None:
             server.stop()

@@ -16,7 +16,8 @@ from pais_cli.cli.settings import context
 from pais_cli.gallery.oci import Descriptor, Manifest, build_manifest, sha256_digest
 from pais_cli.gallery.reference import RevisionRef
 from tests.conftest import pais
-from tests.support.models import write_random_file
+from tests.support.models import write_random_file, write_tiny_model
+from tests.support.registry import RegistryServer
 
 
 def same_tree(a: Path, b: Path) -> bool:
@@ -207,3 +208,16 @@ def test_cnai_flavoured_gallery_round_trips(store: str, tiny_model: Path, tmp_pa
     assert pulled.exit_code == 0 and same_tree(tiny_model, tmp_path / "out")
     raw = open_gallery(context(), store).store.repository(unique_model).fetch_manifest("v1").raw
     assert json.loads(raw)["artifactType"] == "application/vnd.cnai.model.manifest.v1+json"
+
+
+def test_push_again_with_a_blob_over_the_answer_cap(registry: RegistryServer, tmp_path: Path, unique_model: str) -> None:
+    """HEAD on a present blob declares the blob's size (here over the 4 MiB cap on answers) and
+    sends no body: it is an answer, not an oversized one."""
+    model = write_tiny_model(tmp_path / "m")
+    write_random_file(model / "extra.bin", 5 * 1024 * 1024, seed=3)
+    store = f"{registry.host}/models"
+    for tag in ("v1", "v2"):
+        result = pais("models", "push", str(model), "-s", store, "--modelName", unique_model, "-t", tag,
+                      "--skip-validation", "-o", "json")
+        assert result.exit_code == 0, result.stderr
+    assert result.json()["bytes_uploaded"] == 0  # type: ignore[index]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..gallery.auth import CredentialSources
 from ..modeldir.digests import DigestCache
+from ..validation.resultcache import ResultCache
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,7 @@ class Context:
     config_file: Path  # named galleries
     default_gallery: Path  # the embedded default gallery, used when no store is given anywhere
     digest_cache: Path | None = None  # None: digests are remembered for this process only
+    result_cache: Path | None = None  # check results by content; None: this process only
     upload_sessions: Path | None = None  # open uploads remembered for the next push; None: this process only
     model_store: str | None = None  # the gallery when --modelStore is not given ($PAIS_MODEL_STORE)
     model_store_source: str = "$PAIS_MODEL_STORE"  # how to name it in messages
@@ -22,3 +24,6 @@ class Context:
 
     def digests(self) -> DigestCache:
         return DigestCache(self.digest_cache)
+
+    def results(self) -> ResultCache:
+        return ResultCache(self.result_cache)

@@ -31,7 +31,8 @@ from .context import Context
 from .missing import explained
 from .galleries import Gallery
 from .reports import attach_report, validation_state
-from .validate import CheckOptions, validate_snapshot
+from ..validation.progress import CheckProgress
+from .validate import CheckOptions, hashing_progress, result_cache, seed_from_gallery, validate_snapshot
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 SKIPPED_VALIDATION_NOTE = "revision is unvalidated: pushed with --skip-validation"
@@ -91,6 +92,7 @@ def push_model(
     skip_validation: bool = False,
     on_report: Callable[[Report], None] | None = None,
     allow_no_weights: bool = False,
+    check_progress: CheckProgress | None = None,
 ) -> PushResult:
     """Validate, then upload. A model that fails validation leaves nothing in the gallery."""
     check_model_name(model)
@@ -106,11 +108,20 @@ def push_model(
     quick = gallery.store.preflight(model)
     if not force:
         _check_tags_early(quick, model, tags, listing.sizes)
-    # One snapshot: what is validated is exactly what is packed.
-    snapshot = snapshot_listing(listing, ctx.digests(), jobs)
+    # One snapshot: what is validated is exactly what is packed. Validation with the result
+    # cache hashes every file from its bytes: cached results are found by those digests.
+    checks = checks or CheckOptions()
+    rehash = not skip_validation and checks.use_cache
+    on_hashed = hashing_progress(check_progress, sum(listing.sizes.values())) if rehash else None
+    snapshot = snapshot_listing(listing, ctx.digests(), jobs, rehash=rehash, on_hashed=on_hashed)
+    if on_hashed is not None and check_progress is not None:
+        check_progress.finish("sha256", "pass", f"{len(snapshot.files)} files hashed")
     report: Report | None = None
     if not skip_validation:
-        report = validate_snapshot(snapshot, checks or CheckOptions(), {"model": model})
+        cache = result_cache(ctx, checks)
+        if cache is not None and checks.trust_gallery_reports:
+            seed_from_gallery(cache, gallery.store.repository(model), snapshot, checks, gallery.settings.flavor)
+        report = validate_snapshot(snapshot, checks, {"model": model}, cache, check_progress)
         if on_report is not None:
             on_report(report)
         if report.verdict != "pass":

@@ -21,6 +21,8 @@ from .options import (
     AllowCodeOpt,
     AllowNoWeightsOpt,
     AllowRemoteCodeOpt,
+    NoCacheOpt,
+    TrustGalleryReportsOpt,
     CaFileOpt,
     ChecksumsOpt,
     ChunkSizeOpt,
@@ -117,6 +119,8 @@ def push(
     engine_image: EngineImageOpt = None,
     report_file: ReportFileOpt = None,
     flavor: FlavorOpt = None,
+    no_cache: NoCacheOpt = False,
+    trust_gallery_reports: TrustGalleryReportsOpt = False,
     jobs: JobsOpt = 4,
     connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
     stall_timeout: StallTimeoutOpt = DEFAULT_STALL_TIMEOUT,
@@ -155,11 +159,12 @@ def push(
             result = transfer.push_model(
                 ctx, gallery, directory, where.model, list(where.tags), force=force, include_hidden=include_hidden,
                 jobs=jobs, progress=progress, skip_validation=skip_validation, on_report=on_report,
-                allow_no_weights=allow_no_weights,
+                allow_no_weights=allow_no_weights, check_progress=progress,
                 checks=check_options(
                     skip, checksums, clamd, clamd_window, allow_remote_code, jobs,
                     SmokeFlags(sandbox, target, require_smoke, smoke_timeout, smoke_memory, docker_host, engine_image),
-                    gallery.settings.require_smoke, include_hidden, allow_code, allow_no_weights),
+                    gallery.settings.require_smoke, include_hidden, allow_code, allow_no_weights, no_cache,
+                    trust_gallery_reports),
             )
         if result.skipped:
             out.note(f"left out (hidden): {', '.join(result.skipped)}; use --include-hidden to push them")
@@ -290,6 +295,7 @@ def validate(
     engine_image: EngineImageOpt = None,
     include_hidden: Annotated[bool, typer.Option("--include-hidden", help="Also check hidden files and directories.")] = False,
     report_file: ReportFileOpt = None,
+    no_cache: NoCacheOpt = False,
     jobs: JobsOpt = 4,
     connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
     stall_timeout: StallTimeoutOpt = DEFAULT_STALL_TIMEOUT,
@@ -312,7 +318,8 @@ def validate(
         ctx = settings.context()
         flags = SmokeFlags(sandbox, target, require_smoke, smoke_timeout, smoke_memory, docker_host, engine_image)
         options = check_options(skip, checksums, clamd, clamd_window, allow_remote_code, jobs, flags,
-                                include_hidden=include_hidden, allow_code=allow_code, allow_no_weights=allow_no_weights)
+                                include_hidden=include_hidden, allow_code=allow_code, allow_no_weights=allow_no_weights,
+                                no_cache=no_cache)
         # A stored revision: any revision or gallery flag, or an argument that is a reference, not a directory.
         reference = directory if directory is not None and not Path(directory).exists() and (
             ":" in directory or "@" in directory) else None
@@ -328,10 +335,12 @@ def validate(
             out.note(f"using gallery {gallery.description}")
             options.smoke.require = options.smoke.require or gallery.settings.require_smoke
             with out.progress("fetch") as progress:
-                result = validation.validate_revision(ctx, gallery, where.model, where.ref, options, progress=progress)
+                result = validation.validate_revision(ctx, gallery, where.model, where.ref, options, progress=progress,
+                                                      check_progress=progress)
             out.note(f"report attached to {where.model}@{result.digest} as {result.report_digest}")
         else:
-            result = validation.validate_directory(ctx, Path(directory or "."), options, model_name)
+            with out.progress("validate") as progress:
+                result = validation.validate_directory(ctx, Path(directory or "."), options, model_name, progress)
         if report_file:
             report_file.write_text(json.dumps(result.report.to_json(), indent=2) + "\n")
         render_report(out, result.report, output)

@@ -97,9 +97,14 @@ SkipOpt = Annotated[
 ]
 ChecksumsOpt = Annotated[Optional[Path], typer.Option("--checksums", metavar="FILE", help="sha256sum-style list to verify files against (default: SHA256SUMS in the model).")]
 ClamdOpt = Annotated[
-    Optional[str],
-    typer.Option("--clamd", metavar="ADDRESS", help="clamd address: unix:///PATH or tcp://HOST:PORT (default: $PAIS_CLAMD, else the system clamd.conf)."),
+    Optional[list[str]],
+    typer.Option("--clamd", metavar="ADDRESS", help="clamd address: unix:///PATH or tcp://HOST:PORT, optionally ?window=SIZE&jobs=N; "
+                                 "repeat for a pool (default: $PAIS_CLAMD, comma-separated, else the system clamd.conf)."),
 ]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Run every check again; use and keep no cached result.")]
+TrustGalleryReportsOpt = Annotated[
+    bool, typer.Option("--trust-gallery-reports",
+                       help="Let a passing report the gallery holds for this exact revision seed the result cache.")]
 ClamdWindowOpt = Annotated[
     Optional[str], typer.Option("--clamd-window", metavar="SIZE", help="Bytes clamd scans per stream, e.g. 100MiB (default: from clamd.conf or calibration).")
 ]

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 
 from ..errors import InsufficientSpace, Interrupted, PaisError, TLSError
-from ..gallery.progress import TransferProgress
 from ..gallery.network import DEFAULT_CHUNK_SIZE, NetworkPolicy
 from ..units import format_size, parse_size
 from .options import OutputFormat
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from .reporters import Reporter
 
 human_size = format_size
 
@@ -119,10 +120,17 @@ class Output:
         return digest[:19] if self.out.is_terminal else digest
 
     @contextmanager
-    def progress(self, label: str, unit: str = "bytes") -> Iterator[TransferProgress]:
-        """One display per command: bytes (IEC sizes, speed) or a count of files."""
+    def progress(self, label: str, unit: str = "bytes") -> Iterator[Reporter]:
+        """One display per command, on stderr: bars (IEC sizes, speed, the current file, a bar
+        per check) on a terminal, a plain line every few seconds or 10% elsewhere, nothing
+        with --quiet. `unit` other than bytes counts things (files of a download)."""
+        from .reporters import PlainReporter, Reporter, RichReporter
+
+        if self.quiet or (unit != "bytes" and not self.interactive):
+            yield Reporter()
+            return
         if not self.interactive:
-            yield TransferProgress()
+            yield PlainReporter(label, self.note)
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -130,20 +138,11 @@ class Output:
 
         columns = (IecSizeColumn(), IecSpeedColumn()) if unit == "bytes" else (MofNCompleteColumn(), TextColumn(unit))
         bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), *columns, TimeRemainingColumn(),
-            console=self.err, transient=True,
+            TextColumn("{task.description:<13}"), BarColumn(), *columns, TimeRemainingColumn(),
+            TextColumn("{task.fields[file]}"), console=self.err, transient=True,
         )
-        task = bar.add_task(label, total=None)
-
-        class _Rich(TransferProgress):
-            def plan(self, total: int) -> None:
-                bar.update(task, total=total)
-
-            def advance(self, n: int) -> None:
-                bar.advance(task, n)
-
         with bar:
-            yield _Rich()
+            yield RichReporter(label, bar)
 
     def fail(self, exc: PaisError) -> NoReturn:
         if self.json:

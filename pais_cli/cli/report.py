@@ -44,20 +44,28 @@ class SmokeFlags:
         )
 
 
-def check_options(skip: list[str] | None, checksums: Path | None, clamd: str | None, clamd_window: str | None,
+def clamd_list(text: str) -> list[str]:
+    """$PAIS_CLAMD: one address, or several separated by commas or spaces."""
+    return [part for part in text.replace(",", " ").split() if part]
+
+
+def check_options(skip: list[str] | None, checksums: Path | None, clamd: str | list[str] | None, clamd_window: str | None,
                   allow_remote_code: bool, jobs: int = 4, smoke: SmokeFlags | None = None,
                   gallery_requires_smoke: bool = False, include_hidden: bool = False,
-                  allow_code: list[str] | None = None, allow_no_weights: bool = False) -> CheckOptions:
+                  allow_code: list[str] | None = None, allow_no_weights: bool = False, no_cache: bool = False,
+                  trust_gallery_reports: bool = False) -> CheckOptions:
     clamd_from = "--clamd"
-    if not clamd and (clamd := settings.env(settings.CLAMD)):
-        clamd_from = f"${settings.CLAMD}"
+    addresses = [clamd] if isinstance(clamd, str) else list(clamd or [])
+    if not addresses and (from_env := settings.env(settings.CLAMD)):
+        addresses, clamd_from = clamd_list(from_env), f"${settings.CLAMD}"
     clamd_conf = settings.env(settings.CLAMD_CONF)
-    malware = MalwareOptions(clamd=clamd, clamd_from=clamd_from, clamd_conf=Path(clamd_conf) if clamd_conf else None,
+    malware = MalwareOptions(clamd=addresses or None, clamd_from=clamd_from, clamd_conf=Path(clamd_conf) if clamd_conf else None,
                              window=parse_size(clamd_window, "--clamd-window") if clamd_window else None, jobs=jobs)
     security = ValidationOptions(skip=list(skip or []), checksums=checksums, allow_remote_code=allow_remote_code,
                                  allow_code=list(allow_code or []), malware=malware, jobs=jobs,
                                  allow_no_weights=allow_no_weights)
-    return CheckOptions(security, (smoke or SmokeFlags()).options(gallery_requires_smoke), include_hidden)
+    return CheckOptions(security, (smoke or SmokeFlags()).options(gallery_requires_smoke), include_hidden,
+                        use_cache=not no_cache, trust_gallery_reports=trust_gallery_reports)
 
 
 def render_report(out: Output, report: Report, fmt: ReportFormat = ReportFormat.table) -> None:

@@ -72,6 +72,7 @@ def context() -> Context:
         config_file=config_file(),
         default_gallery=data_dir() / "gallery",
         digest_cache=cache_dir() / "digests.sqlite",
+        result_cache=cache_dir() / "results.sqlite",
         upload_sessions=cache_dir() / "uploads.json",
         model_store=env(MODEL_STORE),
         model_store_source=f"${MODEL_STORE}",

@@ -75,6 +75,10 @@ class DigestCache:
         cached = self.lookup(path)
         if cached:
             return cached
+        return self.rehash(path)
+
+    def rehash(self, path: Path) -> str:
+        """The digest computed from the bytes now, remembered for the next lookup."""
         key = self._key(path)
         digest = hash_file(path)
         # Only remember the digest if the file did not change while we read it.

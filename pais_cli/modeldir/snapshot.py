@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ class SnapshotFile:
     size: int
     digest: str  # sha256:...
     mode: int = 0o644  # normalised: 0o644, or 0o755 when any execute bit is set
+    fresh: bool = False  # the digest was computed from the bytes by this snapshot, not taken from a cache
 
 
 @dataclass
@@ -137,29 +139,39 @@ def list_directory(directory: Path, include_hidden: bool = False) -> DirectoryLi
     return DirectoryListing(directory.resolve(), entries, skipped, problems)
 
 
-def snapshot_directory(directory: Path, digests: DigestCache, include_hidden: bool = False, jobs: int = 4) -> DirectorySnapshot:
+def snapshot_directory(directory: Path, digests: DigestCache, include_hidden: bool = False, jobs: int = 4,
+                       rehash: bool = False) -> DirectorySnapshot:
     """Walk `directory` once and hash every file (the digest cache answers for unchanged ones)."""
-    return snapshot_listing(list_directory(directory, include_hidden), digests, jobs)
+    return snapshot_listing(list_directory(directory, include_hidden), digests, jobs, rehash)
 
 
-def snapshot_listing(listing: DirectoryListing, digests: DigestCache, jobs: int = 4) -> DirectorySnapshot:
+def snapshot_listing(listing: DirectoryListing, digests: DigestCache, jobs: int = 4, rehash: bool = False,
+                     on_hashed: Callable[[str, int], None] | None = None) -> DirectorySnapshot:
     """Hash every listed file. A file that cannot be read is a problem that names it, never a
-    file silently left out."""
+    file silently left out.
+
+    `rehash`: compute every digest from the bytes, ignoring the stat-keyed digest cache (a file
+    rewritten with its old size and times would fool it), and mark the files `fresh`: what is
+    looked up by digest in a result cache must be the digest of these bytes."""
     entries, skipped, problems = listing.entries, listing.skipped, list(listing.problems)
 
-    def digest(full: Path) -> str | OSError:
+    def digest(entry: tuple[str, Path, os.stat_result]) -> str | OSError:
+        rel, full, st = entry
         try:
-            return digests.digest(full)
+            return digests.rehash(full) if rehash else digests.digest(full)
         except OSError as exc:
             return exc
+        finally:
+            if on_hashed is not None:
+                on_hashed(rel, st.st_size)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        file_digests = list(pool.map(digest, [full for _, full, _ in entries]))
+        file_digests = list(pool.map(digest, entries))
     files = []
     for (rel, full, st), d in zip(entries, file_digests):
         if isinstance(d, OSError):
             problems.append(DirectoryProblem(rel, "format.unreadable", f"{rel} cannot be read: {d.strerror}",
                                              "make it readable by this user, or remove it from the model"))
             continue
-        files.append(SnapshotFile(rel, full, st.st_size, d, normalised_mode(st.st_mode)))
+        files.append(SnapshotFile(rel, full, st.st_size, d, normalised_mode(st.st_mode), rehash))
     return DirectorySnapshot(listing.root, files, skipped, problems)

@@ -368,6 +368,15 @@ class ClamdClient:
     def version(self) -> ClamdVersion:
         return ClamdVersion.parse(self.command("VERSION"))
 
+    def max_threads(self) -> int | None:
+        """The daemon's scanning-thread limit, as its STATS reports it (`THREADS: live 1 idle 0 max 4`)."""
+        try:
+            stats = self.command("STATS")
+        except ClamdError:
+            return None
+        m = re.search(r"THREADS:.*?\bmax\s+(\d+)", stats)
+        return max(1, int(m.group(1))) if m else None
+
     def instream(self, frames: Iterable[bytes | memoryview]) -> ScanReply:
         """Stream the frames; the reply, also when clamd stopped reading (StreamMaxLength)."""
         with self._connect() as sock:
@@ -572,41 +581,47 @@ class WindowResult:
         return self.reply is not None and self.reply.status in ("OK", "FOUND") and self.error is None
 
 
+def scan_window(client: ClamdClient, path: Path, index: int, offset: int, length: int, buf: bytearray,
+                max_scan_time_ms: int = DEFAULT_MAX_SCAN_TIME_MS) -> WindowResult:
+    """One window through one daemon, with one retry; the reply is trusted only as far as it proves."""
+    guard = max_scan_time_ms / 1000 * SCAN_TIME_GUARD if max_scan_time_ms > 0 else None
+    error: str | None = None
+    reply: ScanReply | None = None
+    start = time.perf_counter()
+    for _ in range(2):  # one retry: a busy clamd may refuse or drop a connection
+        try:
+            reply, error = client.scan_range(path, offset, length, buf), None
+            break
+        except ClamdError as exc:
+            error = str(exc)
+        except SourceError as exc:
+            error = str(exc)
+            break
+    seconds = time.perf_counter() - start
+    if reply is not None and reply.status == "OK" and guard is not None and seconds >= guard:
+        reply, error = None, (f"clamd answered OK after {seconds:.0f} s, close to MaxScanTime "
+                              f"({max_scan_time_ms / 1000:.0f} s): it may have stopped scanning early")
+    elif reply is not None and reply.status == "FOUND" and (reply.signature or "").startswith("Heuristics.Limits"):
+        error = f"clamd stopped at one of its limits ({reply.signature})"
+        reply = None
+    elif reply is not None and reply.status == "ERROR":
+        error = ("clamd refused the stream: INSTREAM size limit exceeded (StreamMaxLength)"
+                 if reply.stream_too_long else f"clamd answered: {reply.message}")
+    return WindowResult(index, offset, length, reply, error, seconds)
+
+
 def scan_windows(client: ClamdClient, files: list[tuple[Path, int]], window: int, overlap: int, jobs: int,
                  max_scan_time_ms: int = DEFAULT_MAX_SCAN_TIME_MS) -> list[WindowResult]:
     """Scan every window of every file, `jobs` streams at a time; each worker has one frame buffer."""
     work = [(i, off, length) for i, (_, size) in enumerate(files) for off, length in plan_windows(size, window, overlap)]
     local = threading.local()
-    guard = max_scan_time_ms / 1000 * SCAN_TIME_GUARD if max_scan_time_ms > 0 else None
 
     def one(item: tuple[int, int, int]) -> WindowResult:
         index, offset, length = item
         buf = getattr(local, "buf", None)
         if buf is None:
             buf = local.buf = bytearray(FRAME)
-        error: str | None = None
-        reply: ScanReply | None = None
-        start = time.perf_counter()
-        for _ in range(2):  # one retry: a busy clamd may refuse or drop a connection
-            try:
-                reply, error = client.scan_range(files[index][0], offset, length, buf), None
-                break
-            except ClamdError as exc:
-                error = str(exc)
-            except SourceError as exc:
-                error = str(exc)
-                break
-        seconds = time.perf_counter() - start
-        if reply is not None and reply.status == "OK" and guard is not None and seconds >= guard:
-            reply, error = None, (f"clamd answered OK after {seconds:.0f} s, close to MaxScanTime "
-                                  f"({max_scan_time_ms / 1000:.0f} s): it may have stopped scanning early")
-        elif reply is not None and reply.status == "FOUND" and (reply.signature or "").startswith("Heuristics.Limits"):
-            error = f"clamd stopped at one of its limits ({reply.signature})"
-            reply = None
-        elif reply is not None and reply.status == "ERROR":
-            error = ("clamd refused the stream: INSTREAM size limit exceeded (StreamMaxLength)"
-                     if reply.stream_too_long else f"clamd answered: {reply.message}")
-        return WindowResult(index, offset, length, reply, error, seconds)
+        return scan_window(client, files[index][0], index, offset, length, buf, max_scan_time_ms)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="clamd") as pool:
         return list(pool.map(one, work))

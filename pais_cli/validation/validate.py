@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 import time
+from importlib import metadata
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,9 @@ from .codefiles import AllowCode
 from .formatcheck import check_format
 from .integrity import check_integrity
 from .malware import MalwareOptions, check_malware
+from .progress import CheckProgress
 from .report import CheckResult, Finding, Report, Severity, Status
+from .resultcache import ResultCache, cache_key
 from .rules import RULESET_VERSION
 from .serialization import check_serialization
 
@@ -62,20 +65,86 @@ def timed(name: str, run: Callable[[], CheckResult]) -> CheckResult:
     return result
 
 
-def run_security_checks(model: DirectorySnapshot, options: ValidationOptions) -> dict[str, CheckResult]:
-    """The four security checks (skipped ones recorded as such), concurrently."""
+def _picklescan_version() -> str:
+    try:
+        return metadata.version("picklescan")
+    except metadata.PackageNotFoundError:
+        return "none"
+
+
+def model_subject(model: DirectorySnapshot) -> list[Any] | None:
+    """What a whole-model check looked at, for its cache key: every path, digest and mode, and the
+    directory's problems; None when any digest was not computed from the bytes just now."""
+    if not all(f.fresh for f in model.files):
+        return None
+    return [[[f.path, f.digest, f.mode] for f in model.files], [[p.path, p.rule] for p in model.problems]]
+
+
+def cached_check(cache: ResultCache | None, name: str, subject: Any, judge: dict[str, Any],
+                 run: Callable[[], CheckResult]) -> CheckResult:
+    """A whole-model check through the cache: a stored pass or warning is reused, marked as such;
+    only a pass or a warning is stored (a failure is cheap to reproduce and may be a budget hit
+    that depends on the machine)."""
+    if cache is None or subject is None:
+        return _with_judge(run(), judge)  # the judge travels in the report, for --trust-gallery-reports
+    key = cache_key(name, subject, judge)
+    stored = cache.get(key)
+    if stored is not None:
+        result = Report.from_json({"checks": [stored]}).checks[0]
+        result.details = {**result.details, "from_cache": True}
+        result.summary = f"{result.summary} (from the cache)"
+        result.seconds = 0.0
+        return result
+    result = _with_judge(run(), judge)
+    if result.status in (Status.passed, Status.warn) and not any("internal-error" in f.rule for f in result.findings):
+        cache.put(name, key, result.to_json())
+    return result
+
+
+def _with_judge(result: CheckResult, judge: dict[str, Any]) -> CheckResult:
+    result.details = {**result.details, "judge": judge}
+    return result
+
+
+def run_security_checks(model: DirectorySnapshot, options: ValidationOptions, cache: ResultCache | None = None,
+                        progress: CheckProgress | None = None) -> dict[str, CheckResult]:
+    """The four security checks (skipped ones recorded as such), concurrently.
+
+    With a cache, results judged before under the same rules and versions are reused: malware
+    per file (by digest), serialization and format per model (they look across files)."""
+    progress = progress or CheckProgress()
+    subject = model_subject(model)
+    rules = {"rules": RULESET_VERSION, "pais": __version__}
+    allowed = {"remote_code": options.allow_remote_code, "code": sorted(options.allow_code)}
+
+    def counted(name: str, run: Callable[[], CheckResult]) -> Callable[[], CheckResult]:
+        def go() -> CheckResult:
+            progress.start(name, 0)
+            return run()
+        return go
+
     runners: dict[str, Callable[[], CheckResult]] = {
-        "integrity": lambda: check_integrity(model, options.checksums),
-        "malware": lambda: check_malware(model, options.malware),
-        "serialization": lambda: check_serialization(model),
-        "format": lambda: check_format(model, options.allow_remote_code, AllowCode(tuple(options.allow_code))),
+        "integrity": counted("integrity", lambda: check_integrity(model, options.checksums)),
+        "malware": lambda: check_malware(model, options.malware, cache, progress),
+        "serialization": counted("serialization", lambda: cached_check(
+            cache, "serialization", subject, {**rules, "picklescan": _picklescan_version()},
+            lambda: check_serialization(model))),
+        "format": counted("format", lambda: cached_check(
+            cache, "format", subject, {**rules, **allowed},
+            lambda: check_format(model, options.allow_remote_code, AllowCode(tuple(options.allow_code))))),
     }
     results: dict[str, CheckResult] = {}
     for name in options.skip:
         results[name] = CheckResult(name, Status.skipped, "skipped with --skip")
     todo = [n for n in SECURITY_CHECKS if n not in results]
+
+    def one(name: str) -> CheckResult:
+        result = timed(name, runners[name])
+        progress.finish(name, result.status.value, result.summary)
+        return result
+
     with ThreadPoolExecutor(max_workers=len(todo) or 1) as pool:
-        for name, result in zip(todo, pool.map(lambda n: timed(n, runners[n]), todo)):
+        for name, result in zip(todo, pool.map(one, todo)):
             results[name] = result
     return results
 

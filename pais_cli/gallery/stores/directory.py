@@ -125,7 +125,9 @@ class DirectoryTarget:
         target = next(f for f in self._files if f.digest == desc.digest)
         self.staging.mkdir(parents=True, exist_ok=True)
         self._path(target).parent.mkdir(parents=True, exist_ok=True)
-        write_verified(desc, chunks, self._partial(desc), self._path(target), progress, target.mode)
+        # No fsync: a pulled directory is a working copy, written as curl or git would; it is
+        # complete only once `.pais-incomplete` is gone, and the on-disk gallery (a store) syncs.
+        write_verified(desc, chunks, self._partial(desc), self._path(target), progress, target.mode, sync=False)
         # Verified while streaming: validation and the next pull need not hash it again.
         self.digests.remember(self._path(target), desc.digest)
 

@@ -285,6 +285,8 @@ def _read_capped(response: httpx.Response, limit: int, host: str, what: str) -> 
     declared = response.headers.get("Content-Length")
     too_big = RegistryError(f"{host} sent more than {format_size(limit)} in answer to {what}",
                             "this is not an answer pais expects from a registry; check the registry and any proxy on the way")
+    if response.request.method == "HEAD":
+        return b""  # a HEAD's Content-Length is the resource's (a blob of gigabytes), and it has no body
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_big
     body = bytearray()
