@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
-from .archives import zip_entry_count
+from .archives import is_tar, zip_entry_count
 from .safeio import open_regular
 
 
@@ -1074,16 +1074,6 @@ def _read_up_to(f: IO[bytes], n: int) -> bytes:
     return bytes(out)
 
 
-def _looks_tar(head: bytes) -> bool:
-    if len(head) < 512:
-        return False
-    try:
-        tarfile.TarInfo.frombuf(head[:512], "utf-8", "surrogateescape")
-        return True
-    except tarfile.HeaderError:
-        return False
-
-
 def _looks_zlib(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0
 
@@ -1130,7 +1120,7 @@ class _Scanner:
             containers.append(self.zip)  # an end-of-archive record is enough: zip polyglots too
         if head.startswith(SEVENZIP_MAGIC):
             containers.append(self.sevenzip)
-        if _looks_tar(head):
+        if is_tar(head):
             containers.append(self.tar)  # torch.load still reads tar-format checkpoints
         if head.startswith((GZIP_MAGIC, XZ_MAGIC, b"BZh", b"\x5d\x00\x00", JOBLIB_ZF, LZ4_MAGIC, ZSTD_MAGIC)) or _looks_zlib(head):
             containers.append(self.compressed)  # joblib.load (and pandas.read_pickle) decompress
@@ -1676,7 +1666,7 @@ def pickle_format(path: Path) -> str | None:
                 pass
             if head.startswith(ZIP_MAGIC):
                 return None
-        if _looks_tar(head):
+        if is_tar(head):
             try:
                 with tarfile.open(path, mode="r:") as tf:
                     if {"sys_info", "pickle", "storages"} <= set(tf.getnames()[:64]):
