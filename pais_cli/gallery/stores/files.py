@@ -58,7 +58,7 @@ class _HashWriter:
     sha256 and write(2) release the GIL on large buffers, so receiving, hashing and writing run
     on separate cores. A small queue bounds memory to a few chunks."""
 
-    DEPTH = 4
+    DEPTH = 2  # with 2 MiB reads and 4 jobs, a pull holds about 32 MiB of chunks in flight
 
     def __init__(self, h: Any, f: BinaryIO) -> None:
         self.h = h

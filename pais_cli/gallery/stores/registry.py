@@ -653,7 +653,7 @@ def _range_end(value: str | None) -> int | None:
     return 0 if value.strip() == "0-0" else int(end) + 1
 
 
-def _read_into(response: http.client.HTTPResponse, largest: int = 4 * DOWNLOAD_CHUNK) -> Iterator[bytes]:
+def _read_into(response: http.client.HTTPResponse, largest: int = 2 * DOWNLOAD_CHUNK) -> Iterator[bytes]:
     """Chunks that start small and grow up to `largest`: a reader that wants only a header
     (endpoint sizing) stops after a few hundred KiB, a download soon reads MiBs at a time.
     read1 hands over what has arrived instead of waiting to fill a buffer, so a reset loses
