@@ -65,7 +65,6 @@ class _Transfer:
         self.stop.set()
 
 
-
 def copy(
     source: Source,
     manifest: Manifest,
