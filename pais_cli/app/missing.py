@@ -16,6 +16,13 @@ def _close(word: str, known: list[str]) -> str:
     return f"; did you mean {', '.join(close)}?" if close else ""
 
 
+def no_such_model(gallery: Gallery, model: str, models: list[str]) -> NotFound:
+    """`model` is not among the gallery's `models`: say so, with the close names."""
+    listing = f"pais models list --modelStore {gallery.name or gallery.settings.store}"
+    return NotFound(f"there is no model {model} in {gallery.store.description}{_close(model, models)}",
+                    f"`{listing}` shows the models there")
+
+
 def explain_missing(gallery: Gallery, model: str, ref: RevisionRef) -> NotFound:
     where = gallery.store.description
     listing = f"pais models list --modelStore {gallery.name or gallery.settings.store}"
@@ -24,7 +31,7 @@ def explain_missing(gallery: Gallery, model: str, ref: RevisionRef) -> NotFound:
     except PaisError:
         models = []
     if models and model not in models:
-        return NotFound(f"there is no model {model} in {where}{_close(model, models)}", f"`{listing}` shows the models there")
+        return no_such_model(gallery, model, models)
     try:
         tags = gallery.store.repository(model).tags()
     except PaisError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -10,7 +9,6 @@ from typing import Any
 
 from ..errors import (
     AuthenticationError,
-    NotFound,
     PaisError,
     PermissionDenied,
     RegistryUnreachable,
@@ -18,7 +16,7 @@ from ..errors import (
 from ..gallery.modelpack import model_files, model_names
 from ..gallery.reference import RevisionRef, check_model_name
 from ..gallery.referrers import read_blob
-from .missing import explained
+from .missing import explained, no_such_model
 from .galleries import Gallery
 from .reports import validation_state
 
@@ -45,11 +43,7 @@ def list_revisions(gallery: Gallery, model: str | None = None, jobs: int = 8) ->
         check_model_name(model)
     catalog = gallery.store.catalog(model)
     if model and model not in catalog:
-        known = sorted(gallery.store.catalog())
-        close = difflib.get_close_matches(model, known, n=3)
-        raise NotFound(f"no model {model} in {gallery.store.description}"
-                       + (f"; did you mean {', '.join(close)}?" if close else f" ({len(known)} models there)"),
-                       f"run `pais models list --modelStore {gallery.settings.store}` to see them all")
+        raise no_such_model(gallery, model, sorted(gallery.store.catalog()))
     items = [(name, r.digest, r.tags) for name, revisions in catalog.items() for r in revisions]
 
     def describe(item: tuple[str, str, list[str]]) -> RevisionInfo | None:

@@ -235,11 +235,6 @@ def deploy(
                         ("ready", "yes" if plan.ready else "not waited for (add --wait)")])
 
 
-class ListSource(str, Enum):
-    cluster = "cluster"
-    gateway = "gateway"
-
-
 @app.command("list", epilog=examples(
     "pais endpoints list -A",
     "pais endpoints list --gateway http://gateway.example.com/v1 -o json",

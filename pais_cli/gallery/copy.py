@@ -47,6 +47,7 @@ class _Transfer:
     """The shared state of one copy's workers."""
 
     queue: list[Descriptor]
+    offsets: dict[str, int]  # what the destination held when the copy was planned, by digest
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     errors: list[BaseException] = field(default_factory=list)
@@ -94,7 +95,7 @@ def copy(
         raise no_space(Path(destination.location), remaining)
     progress.plan(remaining)
     # Largest first: keeps every worker busy until the end instead of waiting on one big tail.
-    transfer = _Transfer(sorted(to_move, key=lambda d: d.size, reverse=True))
+    transfer = _Transfer(sorted(to_move, key=lambda d: d.size, reverse=True), offsets)
     _run(transfer, source, destination, progress, network, jobs)
     if before_tags is not None:
         # The manifest goes in by digest first, so what before_tags attaches (a report) has
@@ -129,7 +130,11 @@ def _run(transfer: _Transfer, source: Source, destination: Target, progress: Tra
 
     def move(desc: Descriptor) -> None:
         def once() -> None:
-            offset = destination.resume_offset(desc)
+            # The plan just asked (a registry answers over the network); a retry asks again.
+            with transfer.lock:
+                offset = transfer.offsets.pop(desc.digest, None)
+            if offset is None:
+                offset = destination.resume_offset(desc)
             if offset >= desc.size:
                 # Every byte is already there (a run killed before its last step): verify and finish.
                 destination.push_blob(desc, iter(()), advance)

@@ -47,6 +47,7 @@ class NetworkPolicy:
 
     def call(self, what: str, attempt_once: Callable[[], T], stop: threading.Event | None = None) -> T:
         """Run `attempt_once`, retrying transient failures; `stop` (a cancelled transfer) ends the waiting."""
+        stop = stop or threading.Event()  # nobody stops it: the wait is a plain, interruptible sleep
         attempt = 0
         while True:
             try:
@@ -54,18 +55,15 @@ class NetworkPolicy:
             except TransientError as exc:
                 if exc.exhausted:
                     raise  # retried already, where it happened: retrying it again here would multiply the wait
-                if attempt >= self.retries or (stop is not None and stop.is_set()):
+                if attempt >= self.retries or stop.is_set():
                     exc.exhausted = True
                     raise
                 wait = self.delay(attempt, exc.retry_after)
                 attempt += 1
                 self.report(f"retry {attempt}/{self.retries} of {what} in {wait:.1f} s: {exc.message}")
-                if stop is not None:
-                    if stop.wait(wait):
-                        exc.exhausted = True
-                        raise
-                else:
-                    threading.Event().wait(wait)
+                if stop.wait(wait):
+                    exc.exhausted = True
+                    raise
 
     def report(self, line: str) -> None:
         if self.on_retry is not None:

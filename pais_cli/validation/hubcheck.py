@@ -24,15 +24,17 @@ class _Tally:
     not_covered: int = 0
 
 
-def verify_against_hub(model: DirectorySnapshot, expected: dict[str, ExpectedDigest] | None = None) -> list[Finding]:
+def verify_against_hub(model: DirectorySnapshot, expected: dict[str, ExpectedDigest] | None = None,
+                       problems: list[str] | None = None) -> list[Finding]:
     """Compare the model's files with what the Hub published for them.
 
     A file whose digest differs is an `integrity.hub-mismatch` error; a file the metadata lists
     but that is not on disk is `integrity.missing-file`; local files without metadata are fine
     (not proven). Ends with one `integrity.hub-proven` info finding counting what was proven.
-    A directory without Hub metadata gives no findings at all.
+    A directory without Hub metadata gives no findings at all. `expected` and `problems`, when
+    given, are what `hub_expected_digests` already read (the metadata is read once).
     """
-    problems: list[str] = []
+    problems = [] if problems is None else problems
     if expected is None:
         expected = hub_expected_digests(model.root, problems)
     findings = [Finding("integrity.hub-metadata-invalid", Severity.warning, p, hint="download the model again to rewrite it")

@@ -61,7 +61,9 @@ def check_integrity(model: DirectorySnapshot, checksums: Path | None = None) -> 
 
 
 def _hub(model: DirectorySnapshot) -> tuple[list[Finding], set[str]]:
-    findings = verify_against_hub(model)
+    problems: list[str] = []
+    expected = hub_expected_digests(model.root, problems)
+    findings = verify_against_hub(model, expected, problems)
     errors = {f.file for f in findings if f.severity == Severity.error}
-    expected = hub_expected_digests(model.root)
-    return findings, {p for p in expected if p not in errors and any(e.path == p for e in model.files)}
+    present = {e.path for e in model.files}
+    return findings, {p for p in expected if p not in errors and p in present}

@@ -399,9 +399,7 @@ class FaultProxy:
                 if stall is not None and stall.after is not None and sent + len(part) > stall.after:
                     self._stall(stall)
                     stall = None
-                if flip is not None and sent <= flip.offset < sent + len(part):
-                    i = flip.offset - sent
-                    part = part[:i] + bytes([part[i] ^ 0xFF]) + part[i + 1:]
+                part = _flipped(part, sent, flip)
                 for t in throttles:
                     t.pace(len(part))
                 self._send_up(upstream, part, chunked)
@@ -511,9 +509,7 @@ class FaultProxy:
                         part = part[len(head_part):]
                         self._stall(stall)
                         stall = None
-                    if flip is not None and sent <= flip.offset < sent + len(part):
-                        i = flip.offset - sent
-                        part = part[:i] + bytes([part[i] ^ 0xFF]) + part[i + 1:]
+                    part = _flipped(part, sent, flip)
                     for t in throttles:
                         t.pace(len(part))
                     self._send_down(sock, part, chunked_out, kind)
@@ -542,6 +538,14 @@ class FaultProxy:
 
 
 # -- helpers -------------------------------------------------------------------------------
+def _flipped(part: bytes, sent: int, flip: Fault | None) -> bytes:
+    """`part` (starting at stream offset `sent`) with the byte at the fault's offset inverted."""
+    if flip is None or not sent <= flip.offset < sent + len(part):
+        return part
+    i = flip.offset - sent
+    return part[:i] + bytes([part[i] ^ 0xFF]) + part[i + 1:]
+
+
 def _hard_close(sock: socket.socket, graceful: bool = False) -> None:
     """Close; unless graceful, with SO_LINGER 0 so the peer sees a reset (RST), not a FIN."""
     try:
