@@ -148,3 +148,37 @@ def test_gallery_init_reports_refused_push(token_registry: RegistryServer) -> No
     result = pais("gallery", "init", "-s", f"{token_registry.host}/models", "-o", "json")
     assert result.exit_code == 1
     assert result.json()["push_allowed"] is False
+
+
+def test_a_ca_in_the_system_trust_store_is_trusted_without_ca_file(tls_registry: RegistryServer, tiny_model: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where a platform team adds its corporate CA: the system store, as OpenSSL reads it (here
+    pointed at the registry's CA with SSL_CERT_FILE, OpenSSL's documented override). Manifests,
+    blobs and the scheme probe all go through the one context built from it."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_registry.ca_file))
+    monkeypatch.setenv("PAIS_REGISTRY_USERNAME", tls_registry.username or "")
+    monkeypatch.setenv("PAIS_REGISTRY_PASSWORD", tls_registry.password or "")
+    store = f"{tls_registry.host}/models"
+    pushed = pais("models", "push", str(tiny_model), "-m", "acme/system-ca", "-s", store, "-t", "v1")
+    assert pushed.exit_code == 0, pushed.stderr
+    pulled = pais("models", "pull", "-m", "acme/system-ca", "-s", store, "-t", "v1", "--dest", str(tiny_model.parent / "out"))
+    assert pulled.exit_code == 0, pulled.stderr
+
+
+def test_an_empty_system_trust_store_falls_back_to_certifi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slim container without ca-certificates still verifies public registries: certifi's
+    bundle stands in when the system store holds no CA; a store that holds one is used alone."""
+    import certifi
+
+    from pais_cli.gallery.tls import trust_context
+
+    (tmp_path / "empty.pem").write_text("")
+    (tmp_path / "certs").mkdir()
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "empty.pem"))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "certs"))
+    bundled = len([line for line in Path(certifi.where()).read_text().splitlines() if line == "-----BEGIN CERTIFICATE-----"])
+    assert trust_context().cert_store_stats()["x509_ca"] == bundled > 50
+    one = tmp_path / "one.pem"
+    one.write_text(Path(certifi.where()).read_text().split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n")
+    monkeypatch.setenv("SSL_CERT_FILE", str(one))
+    assert trust_context().cert_store_stats()["x509_ca"] == 1

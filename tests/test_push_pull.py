@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from pais_cli.errors import UnsafeArtifact
-from pais_cli.app import transfer
+from pais_cli.app.pull import pull_model
+from pais_cli.app.push import push_model
 from pais_cli.gallery.progress import TransferProgress
 from pais_cli.app.galleries import open_gallery
 from pais_cli.cli.settings import context
@@ -108,10 +109,10 @@ def test_interrupted_pull_leaves_no_partial_file_and_resumes(store: str, tmp_pat
         write_random_file(model / f"shard-{i}.safetensors", size, seed=i)
     (model / "config.json").write_text("{}\n")
     gallery = open_gallery(context(), store)
-    pushed = transfer.push_model(context(), gallery, model, unique_model, ["v1"], skip_validation=True)  # random bytes: not real weights
+    pushed = push_model(context(), gallery, model, unique_model, ["v1"], skip_validation=True)  # random bytes: not real weights
     dest = tmp_path / "dest"
     with pytest.raises(KeyboardInterrupt):
-        transfer.pull_model(context(), gallery, unique_model, RevisionRef(tag="v1"), dest, jobs=1, progress=Interrupt(16 << 20))
+        pull_model(context(), gallery, unique_model, RevisionRef(tag="v1"), dest, jobs=1, progress=Interrupt(16 << 20))
     # Largest file first: shard-1 (12 MiB) is complete, shard-0 was cut off part way.
     assert filecmp.cmp(dest / "shard-1.safetensors", model / "shard-1.safetensors", shallow=False)
     assert not (dest / "shard-0.safetensors").exists()
@@ -119,7 +120,7 @@ def test_interrupted_pull_leaves_no_partial_file_and_resumes(store: str, tmp_pat
     partial = list((dest / ".pais-staging").iterdir())
     assert len(partial) == 1 and 0 < partial[0].stat().st_size < 9 << 20
     staged = partial[0].stat().st_size
-    resumed = transfer.pull_model(context(), gallery, unique_model, RevisionRef(tag="v1"), dest, jobs=1)
+    resumed = pull_model(context(), gallery, unique_model, RevisionRef(tag="v1"), dest, jobs=1)
     assert resumed.digest == pushed.digest
     assert same_tree(model, dest)
     # Neither the complete shard nor the bytes already staged travelled again.
@@ -153,7 +154,7 @@ def test_artifact_escaping_its_destination_is_refused_before_writing(store: str,
     assert not dest.exists()
     assert not (tmp_path / "work" / "x").exists() and not Path("/x").exists()
     with pytest.raises(UnsafeArtifact):
-        transfer.pull_model(context(), open_gallery(context(), store), unique_model, RevisionRef(tag="evil"), dest)
+        pull_model(context(), open_gallery(context(), store), unique_model, RevisionRef(tag="evil"), dest)
 
 
 def test_pull_through_a_planted_link_is_refused(store: str, tiny_model: Path, tmp_path: Path, unique_model: str) -> None:

@@ -114,6 +114,46 @@ def test_a_changed_file_is_the_only_one_scanned_again(tmp_path: Path, counting_a
     malware = json.loads(result.stdout)["checks"][1]
     assert "extra-00002.bin" not in malware["details"]["from_cache"]
     assert len(malware["details"]["from_cache"]) == len(list(model.iterdir())) - 1
+    # The other per-file content checks judge only that shard again, too.
+    others = sorted(p.name for p in model.iterdir() if p.name != "extra-00002.bin")
+    for check in json.loads(result.stdout)["checks"][2:4]:
+        assert check["name"] in ("serialization", "format") and check["details"]["from_cache"] == others, check
+        assert f"{len(others)} file(s) judged before, from the cache" in check["summary"]
+
+
+def test_per_file_results_from_the_cache_sum_up_as_a_fresh_run(tmp_path: Path) -> None:
+    """Serialization and format keep one result per file (by path and digest): a warm run reports
+    what a cold one did, file for file; a file with an error is judged again every time."""
+    from pais_cli.modeldir.digests import DigestCache
+    from pais_cli.modeldir.snapshot import snapshot_directory
+    from pais_cli.validation.formatcheck import check_format
+    from pais_cli.validation.resultcache import FileResults
+    from pais_cli.validation.serialization import check_serialization
+    from tests.support import malicious as m
+
+    model = write_tiny_model(tmp_path / "m")
+    (model / "pytorch_model.bin").write_bytes(m.torch_zip(m.state_dict_pickle()))
+    (model / "evil.pkl").write_bytes(m.os_system_proto0(tmp_path / "marker"))
+    snapshot = snapshot_directory(model, DigestCache(), rehash=True)
+    cache = ResultCache(tmp_path / "results.sqlite")
+    judge = {"rules": "test"}
+
+    def both() -> list[tuple[list[object], dict[str, object]]]:
+        runs = [check_serialization(snapshot, known=FileResults(cache, "serialization", snapshot.files, judge)),
+                check_format(snapshot, known=FileResults(cache, "format", snapshot.files, judge))]
+        return [([f.to_json() for f in r.findings], r.details) for r in runs]
+
+    cold, warm = both(), both()
+    every = sorted(f.path for f in snapshot.files)
+    # evil.pkl fails serialization (judged again each time); for format it is a pickle-era name
+    # beside safetensors, a rule across files, which runs every time.
+    judged_before = [[p for p in every if p != "evil.pkl"], every]
+    for (cold_findings, cold_details), (warm_findings, warm_details), before in zip(cold, warm, judged_before):
+        assert warm_findings == cold_findings and any(f["file"] == "evil.pkl" for f in cold_findings)
+        assert cold_details.pop("from_cache") == []
+        assert warm_details.pop("from_cache") == before
+        assert warm_details == cold_details
+    assert cold[0][1]["pickleFiles"] == ["evil.pkl", "pytorch_model.bin"]
 
 
 def test_a_found_signature_is_remembered_as_found(tmp_path: Path, counting_a: ClamdServer) -> None:
@@ -216,7 +256,7 @@ def test_cache_is_bounded_least_recently_used_first(tmp_path: Path) -> None:
         cache.put("malware", key, {"findings": []})
     assert cache.get("a") is not None  # used: now the newest
     cache.put("malware", "d", {"findings": []})
-    assert len(cache) == 3 and cache.get("b") is None and cache.get("a") is not None
+    assert cache.entries() == 3 and cache.get("b") is None and cache.get("a") is not None
 
 
 def test_cache_is_shared_between_processes(tmp_path: Path) -> None:
@@ -227,7 +267,7 @@ def test_cache_is_shared_between_processes(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     writers = [subprocess.Popen([sys.executable, "-c", code, str(path), name], env=env) for name in ("x", "y")]
     assert [w.wait(60) for w in writers] == [0, 0]
-    assert len(ResultCache(path)) == 400
+    assert ResultCache(path).entries() == 400
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

@@ -42,7 +42,7 @@ from ..runtime.routing import (
 from . import observe
 from .galleries import Gallery, open_gallery
 from .preflight import gather
-from .reports import validation_state
+from .reports import require_validation
 
 
 @dataclass
@@ -180,13 +180,8 @@ def _governance(req: DeployRequest, gallery: Gallery, model: str, repo: Any, man
                 "drop --no-require-validated and validate the revision (pais models validate ... --digest ...)",
             )
         return "not required (--no-require-validated)", {VALIDATION_ANNOTATION: "not-required: deployed with --no-require-validated"}
-    state = validation_state(repo, manifest)
-    if not state.validated:
-        raise NotValidated(
-            f"{model}@{manifest.digest[:19]} is not validated: {state.reason}",
-            f"validate it with `pais models validate --modelName {model} --modelStore {gallery.settings.store} "
-            f"--digest {manifest.digest}`, or deploy with --no-require-validated (recorded on every object)",
-        )
+    require_validation(repo, manifest, model, f"{model}@{manifest.digest[:19]}", gallery.settings.store,
+                       "deploy with --no-require-validated (recorded on every object)")
     return "validated", {}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from ..errors import NotValidated
 from ..gallery.modelpack import model_files
 from ..gallery.oci import Descriptor, Manifest, canonical_json
 from ..gallery.referrers import ANNOTATION_CREATED, attach, payloads
@@ -52,3 +53,16 @@ def validation_state(repo: ReferrerStore, manifest: Manifest) -> ValidationState
     if not newest.covers(layers):
         return ValidationState(False, newest.verdict, "its newest report does not cover exactly its files", newest, len(found))
     return ValidationState(True, "pass", "validated", newest, len(found))
+
+
+def require_validation(repo: ReferrerStore, manifest: Manifest, model: str, shown: str, store: str,
+                       or_else: str) -> ValidationState:
+    """NotValidated, saying how to validate, unless the revision counts as validated."""
+    state = validation_state(repo, manifest)
+    if not state.validated:
+        raise NotValidated(
+            f"{shown} is not validated: {state.reason}",
+            f"validate it with `pais models validate --modelName {model} --modelStore {store} "
+            f"--digest {manifest.digest}`, or {or_else}",
+        )
+    return state

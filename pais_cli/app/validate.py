@@ -82,7 +82,7 @@ def validate_snapshot(snapshot: DirectorySnapshot, options: CheckOptions, subjec
             progress.start("smoke", 0)
             smoke_judge = {"pais": __version__, "options": asdict(options.smoke)}
             results["smoke"] = timed("smoke", lambda: cached_check(
-                cache, "smoke", model_subject(snapshot), smoke_judge, lambda: check_smoke(snapshot, options.smoke)))
+                cache, "smoke", snapshot, smoke_judge, lambda: check_smoke(snapshot, options.smoke)))
         progress.finish("smoke", results["smoke"].status.value, results["smoke"].summary)
     return build_report(snapshot, results, options.security, subject)
 

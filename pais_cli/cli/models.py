@@ -134,7 +134,7 @@ def push(
     debug: DebugOpt = False,
 ) -> None:
     """Validate a model directory, then upload it as a ModelPack revision; only blobs the gallery lacks travel."""
-    from ..app import transfer
+    from ..app.push import push_model
     from ..app.galleries import open_gallery
     from ..app.references import resolve_push_target
     from .output import command, human_size, network_policy
@@ -156,7 +156,7 @@ def push(
                 report_file.write_text(json.dumps(report.to_json(), indent=2) + "\n")
 
         with out.progress("push") as progress:
-            result = transfer.push_model(
+            result = push_model(
                 ctx, gallery, directory, where.model, list(where.tags), force=force, include_hidden=include_hidden,
                 jobs=jobs, progress=progress, skip_validation=skip_validation, on_report=on_report,
                 allow_no_weights=allow_no_weights, check_progress=progress,
@@ -208,8 +208,8 @@ def pull(
     debug: DebugOpt = False,
 ) -> None:
     """Download a revision by tag or digest, verified byte for byte; never an implicit latest."""
-    from ..app import transfer
     from ..app.galleries import open_gallery
+    from ..app.pull import pull_model
     from .output import command, human_size, network_policy
 
     with command(output, debug, quiet, verbose) as out:
@@ -220,8 +220,8 @@ def pull(
         gallery = open_gallery(ctx, where.store, ca_file=ca_file, plain_http=plain_http, network=network)
         out.note(f"using gallery {gallery.description}")
         with out.progress("pull") as progress:
-            result = transfer.pull_model(ctx, gallery, where.model, where.ref, dest, jobs=jobs, progress=progress,
-                                         require_validated=require_validated)
+            result = pull_model(ctx, gallery, where.model, where.ref, dest, jobs=jobs, progress=progress,
+                                require_validated=require_validated)
         out.emit(result.to_json(), lambda: out.fields([
             ("model", result.model),
             ("digest", result.digest),

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from ..gallery.tls import trust_context
 from .errors import GatewayError, MissingCRD
 from .kubectl import Kubectl
 from .routing import (
@@ -124,7 +125,7 @@ def from_gateway(url: str, api_key: str | None = None, *, api_key_source: str | 
         headers["Authorization"] = f"Bearer {api_key}"
     target = url.rstrip("/") + "/models"
     try:
-        with httpx.Client(timeout=timeout, verify=ca_file or True) as client:
+        with httpx.Client(timeout=timeout, verify=trust_context(ca_file)) as client:
             response = client.get(target, headers=headers)
     except httpx.HTTPError as exc:
         raise GatewayError(f"cannot reach the gateway at {url}: {type(exc).__name__}",

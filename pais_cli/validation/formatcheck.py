@@ -9,7 +9,9 @@ import struct
 import tarfile
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from ..formats import archives, gguf, safetensors
 from ..formats.safeio import read_prefix
@@ -18,6 +20,7 @@ from . import configs, onnxcheck
 from .codefiles import HEAD_BYTES, AllowCode, code_finding
 from .configs import REMOTE_CODE_HINT
 from .report import CheckResult, Finding, Severity
+from .resultcache import FileResults
 from .rules import RULESET_VERSION
 
 MAX_RATIO = 200  # uncompressed / compressed; model weights barely compress, bombs compress 1000:1
@@ -136,44 +139,77 @@ def _read_head(entry: SnapshotFile) -> tuple[bytes, bytes | None]:
     return read_prefix(entry.full, HEAD_BYTES), None
 
 
-def check_format(model: DirectorySnapshot, allow_remote_code: bool = False, allow_code: AllowCode | None = None) -> CheckResult:
+@dataclass
+class _FileFormat:
+    """The per-file rules' findings for one file: what the result cache keeps."""
+
+    findings: list[Finding]
+    readable: bool = True
+    native: bool = False  # a native library (ONNX custom-op rules look for these)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"findings": [f.to_json() for f in self.findings], "readable": self.readable, "native": self.native}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> _FileFormat:
+        return cls([Finding.from_json(f) for f in obj["findings"]], obj["readable"], obj["native"])
+
+
+def _judge_file(entry: SnapshotFile, allow_remote_code: bool, allow: AllowCode) -> _FileFormat:
+    name = PurePosixPath(entry.path).name.lower()
+    suffix = PurePosixPath(entry.path).suffix.lower()
+    try:
+        head, data = _read_head(entry)
+    except OSError as exc:
+        return _FileFormat([Finding("format.unreadable", Severity.error, f"cannot be read: {exc}", entry.path,
+                                    "make the file readable, or remove it")], readable=False)
+    judged = _FileFormat([])
+    if (f := code_finding(entry.path, head, data, allow)) is not None:
+        judged.findings.append(f)
+        judged.native = f.rule == "format.native-code"
+    if suffix == ".safetensors":
+        judged.findings += _safetensors(entry)
+    elif suffix == ".gguf":
+        judged.findings += _gguf(entry)
+    elif configs.is_config(entry.path) or suffix == ".jinja":
+        judged.findings += configs.check_config_file(entry, allow_remote_code)
+    if suffix in ARCHIVE_SUFFIXES or name.endswith(".tar.gz") or head.startswith((b"PK\x03\x04", b"PK\x05\x06")) \
+            or archives.is_tar(head):
+        judged.findings += _archive(entry, head, allow_remote_code, allow)
+    return judged
+
+
+def check_format(model: DirectorySnapshot, allow_remote_code: bool = False, allow_code: AllowCode | None = None,
+                 known: FileResults | None = None) -> CheckResult:
+    """The per-file rules for each file (`known`: results kept from an earlier run, by digest),
+    then the rules across files, which run every time: they read little."""
     allow = allow_code or AllowCode()
     findings = [_problem_finding(p) for p in model.problems]
-    code_files = []
-    heads: dict[str, bytes] = {}
+    readable: set[str] = set()
     native: list[str] = []
     for entry in model.files:
-        name = PurePosixPath(entry.path).name.lower()
-        suffix = PurePosixPath(entry.path).suffix.lower()
-        try:
-            head, data = _read_head(entry)
-        except OSError as exc:
-            findings.append(Finding("format.unreadable", Severity.error, f"cannot be read: {exc}", entry.path,
-                                    "make the file readable, or remove it"))
-            continue
-        heads[entry.path] = head
-        if (f := code_finding(entry.path, head, data, allow)) is not None:
-            findings.append(f)
-            if f.rule == "format.native-code":
-                native.append(entry.path)
-        if suffix == ".safetensors":
-            findings += _safetensors(entry)
-        elif suffix == ".gguf":
-            findings += _gguf(entry)
-        elif configs.is_config(entry.path) or suffix == ".jinja":
-            findings += configs.check_config_file(entry, allow_remote_code)
-        elif suffix == ".py":
-            code_files.append(entry.path)
-        if suffix in ARCHIVE_SUFFIXES or name.endswith(".tar.gz") or head.startswith((b"PK\x03\x04", b"PK\x05\x06")) \
-                or archives.is_tar(head):
-            findings += _archive(entry, head, allow_remote_code, allow)
+        payload = known.known(entry.path) if known is not None else None
+        if payload is not None:
+            judged = _FileFormat.from_json(payload)
+        else:
+            judged = _judge_file(entry, allow_remote_code, allow)
+            if known is not None and not any(f.severity == Severity.error for f in judged.findings):
+                known.learn(entry.path, judged.to_json())
+        findings += judged.findings
+        if judged.readable:
+            readable.add(entry.path)
+        if judged.native:
+            native.append(entry.path)
+    if known is not None:
+        known.save()
     for entry in model.files:
-        if onnxcheck.is_onnx(entry) and entry.path in heads:
+        if onnxcheck.is_onnx(entry) and entry.path in readable:
             findings += onnxcheck.check_onnx_file(entry, model, native)
-    for path in code_files:
-        findings.append(Finding("format.remote-code", Severity.warning if allow_remote_code else Severity.error,
-                                "Python code in the model: transformers imports it when trust_remote_code is on", path,
-                                REMOTE_CODE_HINT))
+    for entry in model.files:
+        if PurePosixPath(entry.path).suffix.lower() == ".py" and entry.path in readable:
+            findings.append(Finding("format.remote-code", Severity.warning if allow_remote_code else Severity.error,
+                                    "Python code in the model: transformers imports it when trust_remote_code is on",
+                                    entry.path, REMOTE_CODE_HINT))
     suffixes = {PurePosixPath(e.path).suffix.lower() for e in model.files}
     if ".safetensors" in suffixes:
         for entry in model.files:
@@ -181,6 +217,7 @@ def check_format(model: DirectorySnapshot, allow_remote_code: bool = False, allo
                 findings.append(Finding("format.pickle-beside-safetensors", Severity.warning,
                                         "pickle-format weights beside a safetensors copy", entry.path,
                                         "drop the pickle-format copy: engines load the safetensors one, and a pickle can run code"))
+    from_cache = sorted(known.from_cache) if known is not None else []
     summary = f"{len(model.files)} files: headers, names, links, archives, configs, code and binaries checked"
-    return CheckResult.from_findings("format", findings, summary, files=len(model.files),
+    return CheckResult.from_findings("format", findings, summary, files=len(model.files), from_cache=from_cache,
                                      allowedCode=list(allow.patterns), ruleset=RULESET_VERSION)

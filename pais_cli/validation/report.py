@@ -38,6 +38,10 @@ class Finding:
         return {"rule": self.rule, "severity": self.severity.value, "message": self.message,
                 "file": self.file, "hint": self.hint}
 
+    @classmethod
+    def from_json(cls, f: dict[str, Any]) -> Finding:
+        return cls(f["rule"], Severity(f["severity"]), f["message"], f.get("file"), f.get("hint"))
+
 
 @dataclass
 class CheckResult:
@@ -100,8 +104,7 @@ class Report:
     def from_json(cls, obj: dict[str, Any]) -> Report:
         checks = [
             CheckResult(c["name"], Status(c["status"]), c.get("summary", ""),
-                        [Finding(f["rule"], Severity(f["severity"]), f["message"], f.get("file"), f.get("hint"))
-                         for f in c.get("findings", [])],
+                        [Finding.from_json(f) for f in c.get("findings", [])],
                         c.get("details", {}), c.get("seconds", 0.0))
             for c in obj.get("checks", [])
         ]

@@ -119,8 +119,40 @@ class ResultCache:
     def put(self, check: str, key: str, payload: Any) -> None:
         self.put_many(check, {key: payload})
 
-    def __len__(self) -> int:
+    def entries(self) -> int:
         if self._db is None:
             return 0
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+
+class FileResults:
+    """One check's per-file results through the cache, for one snapshot.
+
+    A file is looked up by its path and digest (some rules go by the name) under `judge`, and only
+    when its digest was computed from its bytes just now (`fresh`): a digest taken from the digest
+    cache proves nothing about the bytes. What the check learns is stored by `save`."""
+
+    def __init__(self, cache: ResultCache | None, check: str, files: Iterable[Any], judge: dict[str, Any]) -> None:
+        self.cache = cache
+        self.check = check
+        self._keys = {f.path: cache_key(check, [f.path, f.digest], judge) for f in files if f.fresh} if cache is not None else {}
+        self._known = cache.get_many(self._keys.values()) if cache is not None else {}
+        self._learnt: dict[str, Any] = {}
+        self.from_cache: list[str] = []
+
+    def known(self, path: str) -> Any | None:
+        """The stored result for the file at `path`, recorded as coming from the cache."""
+        key = self._keys.get(path)
+        payload = self._known.get(key) if key is not None else None
+        if payload is not None:
+            self.from_cache.append(path)
+        return payload
+
+    def learn(self, path: str, payload: Any) -> None:
+        if path in self._keys:
+            self._learnt[self._keys[path]] = payload
+
+    def save(self) -> None:
+        if self.cache is not None:
+            self.cache.put_many(self.check, self._learnt)

@@ -13,10 +13,12 @@ Nothing here unpickles, imports or executes anything from a model file.
 
 from __future__ import annotations
 
+import functools
 import io
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -35,15 +37,17 @@ from pais_cli.formats.pickles import (
     scan_file,
 )
 
-from ..modeldir.snapshot import DirectorySnapshot
+from ..modeldir.snapshot import DirectorySnapshot, SnapshotFile
 from . import tfcheck
 from .report import CheckResult, Finding, Severity
+from .resultcache import FileResults
 from .rules import RULESET_VERSION
 from .torchscript import allowed_in_torchscript, judge_code
 
 __all__ = ["ALLOWED_GLOBALS", "check_serialization", "danger_reason", "is_pickle_format_file", "pickle_format"]
 
 NAME = "serialization"
+MAX_LISTED = 200  # pickles and archives listed in the details
 
 _STORAGES = ("Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool",
              "ComplexFloat", "ComplexDouble", "QUInt8", "QInt8", "QInt32", "QUInt4x2", "QUInt2x4")
@@ -156,39 +160,43 @@ def danger_reason(module: str, name: str) -> str | None:
 # --------------------------------------------------------------------------- picklescan
 
 
+@functools.cache
+def picklescan_scanner() -> tuple[Any, str | None]:
+    """picklescan's scanner module and version, loaded once; (None, None) without it."""
+    try:
+        from picklescan import scanner
+        return scanner, metadata.version("picklescan")
+    except Exception:  # noqa: BLE001 - the check still runs on the allowlist alone
+        return None, None
+
+
 class _Picklescan:
-    """picklescan's opinion, recorded per pickle and per top-level file."""
+    """picklescan's opinion on one file, recorded per pickle and for the file as a whole."""
 
     def __init__(self) -> None:
-        try:
-            from picklescan import scanner
-            self.scanner: Any = scanner
-            self.version: str | None = metadata.version("picklescan")
-        except Exception:  # noqa: BLE001 - the check still runs on the allowlist alone
-            self.scanner = None
-            self.version = None
+        self.scanner, self.version = picklescan_scanner()
         self.pickles = 0
         self.files = 0
-        self.dangerous: dict[tuple[str, str], set[str]] = {}  # (file, global) -> where
+        self.dangerous: dict[str, set[str]] = {}  # global -> where
         self.suspicious: Counter[str] = Counter()
         self.errors: list[str] = []
 
-    def _record(self, result: Any, file: str, where: str) -> None:
+    def _record(self, result: Any, where: str) -> None:
         if getattr(result, "scan_err", False):
             self.errors.append(f"{where}: picklescan could not parse all of it")
         for g in getattr(result, "globals", []):
             dotted = f"{g.module}.{g.name}"
             if g.safety.value == "dangerous":
-                self.dangerous.setdefault((file, dotted), set()).add(where)
+                self.dangerous.setdefault(dotted, set()).add(where)
             elif g.safety.value == "suspicious":
                 self.suspicious[dotted] += 1
 
-    def pickle(self, raw: bytes, file: str, where: str) -> None:
+    def pickle(self, raw: bytes, where: str) -> None:
         if self.scanner is None:
             return
         self.pickles += 1
         try:
-            self._record(self.scanner.scan_pickle_bytes(io.BytesIO(raw), where, multiple_pickles=False), file, where)
+            self._record(self.scanner.scan_pickle_bytes(io.BytesIO(raw), where, multiple_pickles=False), where)
         except Exception as exc:  # noqa: BLE001 - a crash in the second opinion is recorded, not fatal
             self.errors.append(f"{where}: {type(exc).__name__}: {exc}")
 
@@ -197,19 +205,14 @@ class _Picklescan:
             return
         self.files += 1
         try:
-            self._record(self.scanner.scan_file_path(str(path)), file, file)
+            self._record(self.scanner.scan_file_path(str(path)), file)
         except Exception as exc:  # noqa: BLE001
             self.errors.append(f"{file}: {type(exc).__name__}: {exc}")
 
-    def details(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "picklesScanned": self.pickles,
-            "filesScanned": self.files,
-            "dangerous": sorted(f"{f}: {g}" for f, g in self.dangerous),
-            "suspicious": dict(sorted(self.suspicious.items())),
-            "errors": self.errors[:50],
-        }
+    def opinion(self, file: str) -> dict[str, Any]:
+        return {"pickles": self.pickles, "files": self.files,
+                "dangerous": sorted(f"{file}: {g}" for g in self.dangerous),
+                "suspicious": dict(self.suspicious), "errors": self.errors}
 
 
 # --------------------------------------------------------------------------- findings
@@ -355,101 +358,154 @@ def _judge_keras(out: _Findings, file: str, scan: FileScan) -> None:
 # --------------------------------------------------------------------------- the check
 
 
-def check_serialization(model: DirectorySnapshot, limits: Limits = DEFAULT_LIMITS) -> CheckResult:
-    started = time.monotonic()
+@dataclass
+class FileJudgement:
+    """What the check found in one file: the unit the result cache keeps."""
+
+    findings: list[Finding]
+    facts: dict[str, Any]  # what the check's details sum up over the files
+
+    def to_json(self) -> dict[str, Any]:
+        return {"findings": [f.to_json() for f in self.findings], "facts": self.facts}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> FileJudgement:
+        return cls([Finding.from_json(f) for f in obj["findings"]], obj["facts"])
+
+    @property
+    def proves_something(self) -> bool:
+        """Worth keeping: no error, which may be a read failure or a time budget hit that
+        depends on the machine (a failure is cheap to find again)."""
+        return not any(f.severity == Severity.error for f in self.findings)
+
+
+def judge_file(entry: SnapshotFile, limits: Limits = DEFAULT_LIMITS) -> FileJudgement:
+    """Every pickle, archive, Keras config and TorchScript or TensorFlow graph in one file."""
     findings = _Findings()
     picklescan = _Picklescan()
     allowed: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
-    pickle_files: list[str] = []
-    partial_files: list[str] = []  # only broken pickle-like data (a loader would fail on it)
-    pickles_detail: list[dict[str, Any]] = []
-    archives: list[dict[str, Any]] = []
-    keras_configs: list[str] = []
-    formats: dict[str, list[str]] = {}
-    tf_graphs: dict[str, dict[str, int]] = {}
-    total_pickles = 0
 
-    for entry in model.files:
+    def second_opinion(p: PickleInfo) -> None:
+        if p.raw is not None:
+            picklescan.pickle(p.raw, p.label)
 
-        def second_opinion(p: PickleInfo, file: str = entry.path) -> None:
-            if p.raw is not None:
-                picklescan.pickle(p.raw, file, p.label)
-
-        try:
-            scan = scan_file(entry.full, entry.path, limits, CHECKED_CALLS, second_opinion)
-        except OSError as exc:
-            findings.add(entry.path, "serialization.unanalysable", Severity.error, "io",
-                         f"{entry.path}: could not be read: {exc}", entry.path)
-            continue
-        if scan.kinds:
-            formats[entry.path] = sorted(scan.kinds)
-        archives.extend(scan.archives)
-        keras_configs.extend(scan.keras_configs)
-        if any(p.complete for p in scan.pickles):
-            pickle_files.append(entry.path)
-        elif scan.pickles:
-            partial_files.append(entry.path)
-        for p in scan.pickles:
-            total_pickles += 1
-            in_torchscript = any(p.location.startswith(root) for root in scan.torchscript)
-            _judge_pickle(findings, entry.path, p, allowed, rejected, in_torchscript)
-            if len(pickles_detail) < 200:
-                pickles_detail.append({"location": p.label, "protocol": p.protocol, "opcodes": p.ops,
-                                       "complete": p.complete, "globals": sorted(g.dotted for g in p.globals.values()),
-                                       "persistentIds": p.persistent_count,
-                                       **({"stoppedAt": p.error} if p.error else {})})
-        for prob in scan.problems:
-            sev = {"error": Severity.error, "warning": Severity.warning}.get(prob.severity, Severity.info)
-            findings.add(entry.path, prob.rule, sev, f"{prob.location}:{prob.message}",
-                         f"{prob.location}: {prob.message}", prob.location,
-                         HINT_PICKLE if sev == Severity.error else None)
-        _judge_keras(findings, entry.path, scan)
-        for location, source in scan.torchscript_code:
-            for f in judge_code(entry.path, location, source):
-                findings.add(entry.path, f.rule, f.severity, f.message, f.message, location, f.hint)
-        if tfcheck.is_tf_graph(entry):
-            tf_findings, tf_summary = tfcheck.check_tf_file(entry)
-            for f in tf_findings:
-                findings.add(entry.path, f.rule, f.severity, f.message, f.message, entry.path, f.hint)
-            if tf_summary is not None:
-                tf_graphs[entry.path] = tf_summary
-        # picklescan's own discovery over the whole file, where that is bounded: our walk stayed
-        # within its limits, and the file is not a 7z archive (picklescan extracts those to disk)
-        bounded = not any(pr.rule in ("serialization.unanalysable", "serialization.resource-limits") for pr in scan.problems) \
-            and not any(p.limit_hit for p in scan.pickles) and not scan.torchscript
-        if bounded and (scan.pickles or scan.archives):
-            with entry.full.open("rb") as f:
-                head = f.read(6)
-            if head != SEVENZIP_MAGIC and (entry.size <= limits.max_pickle_bytes or head.startswith(ZIP_MAGIC)):
-                picklescan.file(entry.full, entry.path)
-
-    for (file, dotted), where in sorted(picklescan.dangerous.items()):
-        findings.add(file, "serialization.picklescan-dangerous", Severity.error, dotted,
+    try:
+        scan = scan_file(entry.full, entry.path, limits, CHECKED_CALLS, second_opinion)
+    except OSError as exc:
+        findings.add(entry.path, "serialization.unanalysable", Severity.error, "io",
+                     f"{entry.path}: could not be read: {exc}", entry.path)
+        return FileJudgement(findings.all(), {})
+    details: list[dict[str, Any]] = []
+    for p in scan.pickles:
+        in_torchscript = any(p.location.startswith(root) for root in scan.torchscript)
+        _judge_pickle(findings, entry.path, p, allowed, rejected, in_torchscript)
+        if len(details) < MAX_LISTED:
+            details.append({"location": p.label, "protocol": p.protocol, "opcodes": p.ops, "complete": p.complete,
+                            "globals": sorted(g.dotted for g in p.globals.values()), "persistentIds": p.persistent_count,
+                            **({"stoppedAt": p.error} if p.error else {})})
+    for prob in scan.problems:
+        sev = {"error": Severity.error, "warning": Severity.warning}.get(prob.severity, Severity.info)
+        findings.add(entry.path, prob.rule, sev, f"{prob.location}:{prob.message}",
+                     f"{prob.location}: {prob.message}", prob.location,
+                     HINT_PICKLE if sev == Severity.error else None)
+    _judge_keras(findings, entry.path, scan)
+    for location, source in scan.torchscript_code:
+        for f in judge_code(entry.path, location, source):
+            findings.add(entry.path, f.rule, f.severity, f.message, f.message, location, f.hint)
+    tf_graph = None
+    if tfcheck.is_tf_graph(entry):
+        tf_findings, tf_graph = tfcheck.check_tf_file(entry)
+        for f in tf_findings:
+            findings.add(entry.path, f.rule, f.severity, f.message, f.message, entry.path, f.hint)
+    # picklescan's own discovery over the whole file, where that is bounded: our walk stayed
+    # within its limits, and the file is not a 7z archive (picklescan extracts those to disk)
+    bounded = not any(pr.rule in ("serialization.unanalysable", "serialization.resource-limits") for pr in scan.problems) \
+        and not any(p.limit_hit for p in scan.pickles) and not scan.torchscript
+    if bounded and (scan.pickles or scan.archives):
+        with entry.full.open("rb") as fh:
+            head = fh.read(6)
+        if head != SEVENZIP_MAGIC and (entry.size <= limits.max_pickle_bytes or head.startswith(ZIP_MAGIC)):
+            picklescan.file(entry.full, entry.path)
+    for dotted, where in sorted(picklescan.dangerous.items()):
+        findings.add(entry.path, "serialization.picklescan-dangerous", Severity.error, dotted,
                      f"{sorted(where)[0]}: picklescan {picklescan.version} rates {dotted} dangerous", sorted(where)[0], HINT_PICKLE)
+    pickled = "complete" if any(p.complete for p in scan.pickles) else "partial" if scan.pickles else None
+    return FileJudgement(findings.all(), {
+        "kinds": sorted(scan.kinds), "pickled": pickled, "pickleCount": len(scan.pickles), "pickles": details,
+        "archives": scan.archives[:MAX_LISTED], "archiveCount": len(scan.archives), "kerasConfigs": scan.keras_configs,
+        "tensorflowGraph": tf_graph, "allowed": dict(allowed), "notAllowed": dict(rejected),
+        "picklescan": picklescan.opinion(entry.path),
+    })
 
-    result = CheckResult.from_findings(
-        NAME, findings.all(),
-        f"{len(model.files)} files: {total_pickles} pickles in {len(pickle_files)} files, {len(archives)} archives opened, "
-        f"{len(keras_configs)} Keras configs; globals checked against an allowlist of {len(ALLOWED_GLOBALS)}"
-        + (f"; picklescan {picklescan.version}" if picklescan.version else "; picklescan unavailable"),
+
+def check_serialization(model: DirectorySnapshot, limits: Limits = DEFAULT_LIMITS,
+                        known: FileResults | None = None) -> CheckResult:
+    """Each file judged on its own (`known`: results kept from an earlier run, by digest), then
+    summed up."""
+    started = time.monotonic()
+    judged: dict[str, FileJudgement] = {}
+    for entry in model.files:
+        payload = known.known(entry.path) if known is not None else None
+        if payload is not None:
+            judged[entry.path] = FileJudgement.from_json(payload)
+            continue
+        judged[entry.path] = judgement = judge_file(entry, limits)
+        if known is not None and judgement.proves_something:
+            known.learn(entry.path, judgement.to_json())
+    if known is not None:
+        known.save()
+    result = _sum_up(model, judged, limits, known.from_cache if known is not None else [])
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _sum_up(model: DirectorySnapshot, judged: dict[str, FileJudgement], limits: Limits, from_cache: list[str]) -> CheckResult:
+    order = {Severity.error: 0, Severity.warning: 1, Severity.info: 2}
+    findings = sorted((f for j in judged.values() for f in j.findings),
+                      key=lambda f: (order[f.severity], f.file or "", f.rule, f.message))
+    facts = {path: j.facts for path, j in judged.items() if j.facts}
+    total_pickles = sum(f["pickleCount"] for f in facts.values())
+    archives = [a for f in facts.values() for a in f["archives"]]
+    keras_configs = [k for f in facts.values() for k in f["kerasConfigs"]]
+    allowed: Counter[str] = Counter()
+    rejected: Counter[str] = Counter()
+    suspicious: Counter[str] = Counter()
+    for f in facts.values():
+        allowed.update(f["allowed"])
+        rejected.update(f["notAllowed"])
+        suspicious.update(f["picklescan"]["suspicious"])
+    _, version = picklescan_scanner()
+    opinions = [f["picklescan"] for f in facts.values()]
+    return CheckResult.from_findings(
+        NAME, findings,
+        f"{len(model.files)} files: {total_pickles} pickles in {sum(1 for f in facts.values() if f['pickled'] == 'complete')} "
+        f"files, {sum(f['archiveCount'] for f in facts.values())} archives opened, {len(keras_configs)} Keras configs; "
+        f"globals checked against an allowlist of {len(ALLOWED_GLOBALS)}"
+        + (f"; picklescan {version}" if version else "; picklescan unavailable"),
         filesScanned=len(model.files),
-        pickleFiles=pickle_files,
-        malformedPickleFiles=partial_files,
-        pickles=pickles_detail,
-        archivesOpened=archives[:200],
+        pickleFiles=[p for p, f in facts.items() if f["pickled"] == "complete"],
+        malformedPickleFiles=[p for p, f in facts.items() if f["pickled"] == "partial"],
+        pickles=[d for f in facts.values() for d in f["pickles"]][:MAX_LISTED],
+        archivesOpened=archives[:MAX_LISTED],
         kerasConfigs=keras_configs,
-        tensorflowGraphs=tf_graphs,
+        tensorflowGraphs={p: f["tensorflowGraph"] for p, f in facts.items() if f["tensorflowGraph"] is not None},
         ruleset=RULESET_VERSION,
-        formats=formats,
+        formats={p: f["kinds"] for p, f in facts.items() if f["kinds"]},
         globalsSeen={"allowed": dict(sorted(allowed.items())), "notAllowed": dict(sorted(rejected.items()))},
-        picklescan=picklescan.version,  # a string: validate.py lifts it into the report's tool versions
-        picklescanOpinion=picklescan.details(),
+        picklescan=version,  # a string: validate.py lifts it into the report's tool versions
+        picklescanOpinion={
+            "version": version,
+            "picklesScanned": sum(o["pickles"] for o in opinions),
+            "filesScanned": sum(o["files"] for o in opinions),
+            "dangerous": sorted(d for o in opinions for d in o["dangerous"]),
+            "suspicious": dict(sorted(suspicious.items())),
+            "errors": [e for o in opinions for e in o["errors"]][:50],
+        },
+        from_cache=sorted(from_cache),
         limits={"maxPickleBytes": limits.max_pickle_bytes, "maxOpcodes": limits.max_ops,
                 "maxDepth": limits.max_depth, "maxMembers": limits.max_members,
                 "membersBase": limits.base_members, "bytesPerMember": limits.bytes_per_member,
                 "maxSeconds": limits.max_seconds,
                 "maxDecompressedBytes": limits.max_archive_bytes},
     )
-    result.seconds = time.monotonic() - started
-    return result

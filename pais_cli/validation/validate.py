@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import platform
 import time
-from importlib import metadata
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,9 +27,9 @@ from .integrity import check_integrity
 from .malware import MalwareOptions, check_malware
 from .progress import CheckProgress
 from .report import CheckResult, Finding, Report, Severity, Status
-from .resultcache import ResultCache, cache_key
+from .resultcache import FileResults, ResultCache, cache_key
 from .rules import RULESET_VERSION
-from .serialization import check_serialization
+from .serialization import check_serialization, picklescan_scanner
 
 SECURITY_CHECKS = ("integrity", "malware", "serialization", "format")
 CHECKS = (*SECURITY_CHECKS, "smoke")
@@ -65,13 +64,6 @@ def timed(name: str, run: Callable[[], CheckResult]) -> CheckResult:
     return result
 
 
-def _picklescan_version() -> str:
-    try:
-        return metadata.version("picklescan")
-    except metadata.PackageNotFoundError:
-        return "none"
-
-
 def model_subject(model: DirectorySnapshot) -> list[Any] | None:
     """What a whole-model check looked at, for its cache key: every path, digest and mode, and the
     directory's problems; None when any digest was not computed from the bytes just now."""
@@ -80,24 +72,32 @@ def model_subject(model: DirectorySnapshot) -> list[Any] | None:
     return [[[f.path, f.digest, f.mode] for f in model.files], [[p.path, p.rule] for p in model.problems]]
 
 
-def cached_check(cache: ResultCache | None, name: str, subject: Any, judge: dict[str, Any],
+def cached_check(cache: ResultCache | None, name: str, model: DirectorySnapshot, judge: dict[str, Any],
                  run: Callable[[], CheckResult]) -> CheckResult:
-    """A whole-model check through the cache: a stored pass or warning is reused, marked as such;
-    only a pass or a warning is stored (a failure is cheap to reproduce and may be a budget hit
-    that depends on the machine)."""
+    """A check through the cache as a whole: a stored pass or warning for exactly these files is
+    reused, marked as such; only a pass or a warning is stored (a failure is cheap to reproduce
+    and may be a budget hit that depends on the machine). `run` may itself reuse results per
+    file; the summary says how many."""
+    subject = model_subject(model)
     if cache is None or subject is None:
-        return _with_judge(run(), judge)  # the judge travels in the report, for --trust-gallery-reports
+        return _noted(_with_judge(run(), judge))  # the judge travels in the report, for --trust-gallery-reports
     key = cache_key(name, subject, judge)
     stored = cache.get(key)
     if stored is not None:
         result = Report.from_json({"checks": [stored]}).checks[0]
-        result.details = {**result.details, "from_cache": True}
+        result.details = {**result.details, "from_cache": sorted(f.path for f in model.files)}
         result.summary = f"{result.summary} (from the cache)"
         result.seconds = 0.0
         return result
     result = _with_judge(run(), judge)
     if result.status in (Status.passed, Status.warn) and not any("internal-error" in f.rule for f in result.findings):
         cache.put(name, key, result.to_json())
+    return _noted(result)
+
+
+def _noted(result: CheckResult) -> CheckResult:
+    if judged_before := len(result.details.get("from_cache") or []):
+        result.summary = f"{result.summary}; {judged_before} file(s) judged before, from the cache"
     return result
 
 
@@ -110,12 +110,14 @@ def run_security_checks(model: DirectorySnapshot, options: ValidationOptions, ca
                         progress: CheckProgress | None = None) -> dict[str, CheckResult]:
     """The four security checks (skipped ones recorded as such), concurrently.
 
-    With a cache, results judged before under the same rules and versions are reused: malware
-    per file (by digest), serialization and format per model (they look across files)."""
+    With a cache, results judged before under the same rules and versions are reused, per file
+    (by path and digest): malware, serialization and format's per-file rules. Format's rules
+    across files run every time."""
     progress = progress or CheckProgress()
-    subject = model_subject(model)
     rules = {"rules": RULESET_VERSION, "pais": __version__}
     allowed = {"remote_code": options.allow_remote_code, "code": sorted(options.allow_code)}
+    serialization_judge = {**rules, "picklescan": picklescan_scanner()[1] or "none"}
+    format_judge = {**rules, **allowed}
 
     def counted(name: str, run: Callable[[], CheckResult]) -> Callable[[], CheckResult]:
         def go() -> CheckResult:
@@ -126,12 +128,15 @@ def run_security_checks(model: DirectorySnapshot, options: ValidationOptions, ca
     runners: dict[str, Callable[[], CheckResult]] = {
         "integrity": counted("integrity", lambda: check_integrity(model, options.checksums)),
         "malware": lambda: check_malware(model, options.malware, cache, progress),
+        # Per file, under a whole-model result (what a trusted gallery report seeds): a revision
+        # that changes one shard judges only that shard.
         "serialization": counted("serialization", lambda: cached_check(
-            cache, "serialization", subject, {**rules, "picklescan": _picklescan_version()},
-            lambda: check_serialization(model))),
+            cache, "serialization", model, serialization_judge,
+            lambda: check_serialization(model, known=FileResults(cache, "serialization", model.files, serialization_judge)))),
         "format": counted("format", lambda: cached_check(
-            cache, "format", subject, {**rules, **allowed},
-            lambda: check_format(model, options.allow_remote_code, AllowCode(tuple(options.allow_code))))),
+            cache, "format", model, format_judge,
+            lambda: check_format(model, options.allow_remote_code, AllowCode(tuple(options.allow_code)),
+                                 FileResults(cache, "format", model.files, format_judge)))),
     }
     results: dict[str, CheckResult] = {}
     for name in options.skip:

@@ -53,6 +53,7 @@ from ..harbor import HarborClient, HarborProject
 from ..mediatypes import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
 from ..oci import Descriptor, Manifest, sha256_digest
 from ..reference import REFERRERS_TAG, RegistryLocation
+from ..tls import trust_context
 from ...units import format_size
 from ..network import NetworkPolicy
 from .base import ChunkStream, GarbageReport, Progress, Revision, Source, StoreCheck, Stopped, no_progress
@@ -112,15 +113,9 @@ class RegistryClient:
         self.network = options.network
         self.sessions = UploadSessions(options.upload_sessions)
         self.credentials = credentials if credentials is not None else find_credentials(host, options.credentials)
-        self._verify: ssl.SSLContext | bool
-        if options.ca_file:
-            try:
-                self._verify = ssl.create_default_context(cafile=options.ca_file)
-            except (OSError, ssl.SSLError) as exc:
-                raise UsageError(f"--ca-file {options.ca_file} is not a readable PEM certificate bundle: {exc}",
-                                 "give the registry's CA certificate in PEM form (-----BEGIN CERTIFICATE-----)") from exc
-        else:
-            self._verify = True
+        self._ca_file = options.ca_file
+        self._context = trust_context(options.ca_file) if options.ca_file else None  # a bad --ca-file fails here
+        self._context_lock = threading.Lock()
         self._lock = threading.Lock()
         self._scheme: str | None = "http" if options.plain_http else None
         self._client: httpx.Client | None = None
@@ -132,8 +127,14 @@ class RegistryClient:
         stall = self.network.stall_timeout
         return httpx.Timeout(stall, connect=self.network.connect_timeout, read=stall, write=stall, pool=stall)
 
+    def ssl_context(self) -> ssl.SSLContext:
+        with self._context_lock:
+            if self._context is None:
+                self._context = trust_context(self._ca_file)
+            return self._context
+
     def _plain_client(self) -> httpx.Client:
-        return httpx.Client(verify=self._verify, timeout=self._timeout(), headers={"User-Agent": f"pais/{__version__}"})
+        return httpx.Client(verify=self.ssl_context(), timeout=self._timeout(), headers={"User-Agent": f"pais/{__version__}"})
 
     @property
     def session(self) -> httpx.Client:
@@ -144,7 +145,7 @@ class RegistryClient:
                 self.tls = scheme == "https"
                 self._client = httpx.Client(
                     base_url=f"{scheme}://{self.host}",
-                    verify=self._verify,
+                    verify=self.ssl_context(),
                     timeout=self._timeout(),
                     auth=self.auth,
                     headers={"User-Agent": f"pais/{__version__}"},
@@ -241,8 +242,7 @@ class RegistryClient:
         try:
             connect = self.network.connect_timeout
             if self.tls:
-                context = self._verify if isinstance(self._verify, ssl.SSLContext) else ssl.create_default_context()
-                conn: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, context=context, timeout=connect)
+                conn: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, context=self.ssl_context(), timeout=connect)
             else:
                 conn = http.client.HTTPConnection(host, port, timeout=connect)
             conn.connect()

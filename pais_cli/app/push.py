@@ -1,4 +1,4 @@
-"""Push and pull: a model directory into a gallery as a revision, and a revision back out."""
+"""Push: a model directory into a gallery as a revision, validated first."""
 
 from __future__ import annotations
 
@@ -7,34 +7,22 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import (
-    NotFound,
-    NotValidated,
-    PaisError,
-    RegistryStalled,
-    RegistryUnavailable,
-    TagConflict,
-    UsageError,
-    ValidationFailed,
-)
+from ..errors import NotFound, PaisError, RegistryStalled, RegistryUnavailable, TagConflict, UsageError, ValidationFailed
 from ..gallery.copy import copy
-from ..gallery.modelpack import check_model_config, model_files, pack_snapshot
-from ..gallery.referrers import read_blob
+from ..gallery.modelpack import model_files, pack_snapshot
 from ..gallery.progress import TransferProgress
-from ..validation.weights import require_weights
-from ..gallery.reference import RevisionRef, check_model_name, check_tag
+from ..gallery.reference import check_model_name, check_tag
 from ..gallery.stores.base import Repository
-from ..gallery.stores.directory import DirectoryTarget, PackedSource
+from ..gallery.stores.directory import PackedSource
 from ..modeldir.snapshot import list_directory, snapshot_listing
-from ..validation.report import Report
-from .context import Context
-from .missing import explained
-from .galleries import Gallery
-from .reports import attach_report, validation_state
 from ..validation.progress import CheckProgress
+from ..validation.report import Report
+from ..validation.weights import require_weights
+from .context import Context
+from .galleries import Gallery
+from .reports import attach_report
 from .validate import CheckOptions, hashing_progress, result_cache, seed_from_gallery, validate_snapshot
 
-MAX_CONFIG_BYTES = 4 * 1024 * 1024
 SKIPPED_VALIDATION_NOTE = "revision is unvalidated: pushed with --skip-validation"
 
 
@@ -61,20 +49,6 @@ class PushResult:
         out = {k: v for k, v in asdict(self).items() if k != "report"}
         out["report"] = self.report.to_json() if self.report else None
         return out
-
-
-@dataclass
-class PullResult:
-    store: str
-    model: str
-    digest: str
-    path: str
-    files: int
-    bytes_total: int
-    bytes_downloaded: int
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def push_model(
@@ -196,49 +170,3 @@ def _check_tags_early(repo: Repository, model: str, tags: list[str], sizes: dict
             raise TagConflict(
                 f"tag {tag!r} of {model} names {manifest.digest}, whose files differ from {len(sizes)} files here",
                 "push with another tag, or add --force to move the tag")
-
-
-def default_destination(model: str) -> Path:
-    return Path.cwd() / model.rsplit("/", 1)[-1]
-
-
-def pull_model(
-    ctx: Context,
-    gallery: Gallery,
-    model: str,
-    ref: RevisionRef,
-    dest: Path | None = None,
-    *,
-    jobs: int = 4,
-    progress: TransferProgress | None = None,
-    require_validated: bool | None = None,
-) -> PullResult:
-    """Fetch a revision into `dest`, verified; with require_validated (or the gallery's setting),
-    only a revision with a passing report that covers exactly its files."""
-    check_model_name(model)
-    repo = gallery.store.repository(model)
-    with explained(gallery, model, ref):
-        manifest = repo.fetch_manifest(ref.reference)
-    if require_validated if require_validated is not None else gallery.settings.require_validated:
-        state = validation_state(repo, manifest)
-        if not state.validated:
-            raise NotValidated(
-                f"{model}{ref} ({manifest.digest[:19]}) is not validated: {state.reason}",
-                f"validate it with `pais models validate --modelName {model} --modelStore {gallery.settings.store} "
-                f"--digest {manifest.digest}`, or pull with --no-require-validated",
-            )
-    dest = dest or default_destination(model)
-    target = DirectoryTarget(dest, ctx.digests())
-    files = target.prepare(manifest)  # every path checked before anything is written
-    check_model_config(read_blob(repo, manifest.config, limit=MAX_CONFIG_BYTES))
-    target.begin()
-    result = copy(repo, manifest, target, jobs=jobs, progress=progress, network=gallery.network)
-    return PullResult(
-        store=gallery.store.description,
-        model=model,
-        digest=manifest.digest,
-        path=str(target.dest),
-        files=len(files),
-        bytes_total=sum(f.size for f in files),
-        bytes_downloaded=result.bytes_moved,
-    )
