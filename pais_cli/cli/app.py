@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import signal
 import sys
+import types
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -194,4 +195,8 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    # httpx imports its own command line (click, rich's syntax highlighting, pygments) whenever
+    # it is imported: a third of its import time, paid by every pull. pais never runs it, and
+    # httpx provides for its absence (an ImportError there gives a stub). encode/httpx#3547.
+    sys.modules.setdefault("httpx._main", types.ModuleType("httpx._main"))
     app()

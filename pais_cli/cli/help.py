@@ -14,15 +14,3 @@ def examples(*lines: str) -> str:
     A line ending in a backslash continues on the next one, as in a shell."""
     body = "\n".join(f"  {line}" for line in lines)
     return f"Examples:\n\n\b\n{body}"
-
-
-def _argument_type(self: Any, ctx: Any) -> str | None:
-    return None if self.metavar else _typer_display_type(self, ctx)
-
-
-# Typer prints an argument's Python type (`DIR <path>`, `NAME <str>`) even when a metavar already
-# says what it is; the metavar is the documentation.
-from typer.core import TyperArgument  # noqa: E402
-
-_typer_display_type = TyperArgument.display_type_rich
-TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ digests. rich is imported when a command first prints, never for --help.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -36,14 +37,28 @@ def write_stdout(text: str) -> None:
 
 class Output:
     def __init__(self, fmt: OutputFormat, debug: bool, quiet: bool = False, verbose: bool = False) -> None:
-        from rich.console import Console
-
         self.fmt = fmt
         self.debug = debug
         self.quiet = quiet
         self.verbose = verbose
-        self.out: Console = Console(soft_wrap=True)
-        self.err: Console = Console(stderr=True, soft_wrap=True)
+
+    # rich draws tables and bars for a person at a terminal; a line of plain text needs none of
+    # it, so a command on a pipe or in CI never imports it.
+    @functools.cached_property
+    def out(self) -> Console:
+        from rich.console import Console
+
+        return Console(soft_wrap=True)
+
+    @functools.cached_property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, soft_wrap=True)
+
+    def _terminal(self, stderr: bool) -> bool:
+        stream = sys.stderr if stderr else sys.stdout
+        return stream.isatty() and (self.err if stderr else self.out).is_terminal
 
     @property
     def json(self) -> bool:
@@ -52,26 +67,27 @@ class Output:
     @property
     def interactive(self) -> bool:
         """A person watches stderr: progress displays are worth drawing."""
-        return self.err.is_terminal and not self.quiet
+        return not self.quiet and self._terminal(stderr=True)
 
     def note(self, message: str) -> None:
         """A line for the person at the terminal; never on stdout, so JSON stays parseable. --quiet drops it."""
         if not self.quiet:
-            self.err.print(message, markup=False, highlight=False)
+            self.line(message, stderr=True)
 
     def warn(self, message: str) -> None:
         """A warning: on stderr even with --quiet (it changes what the result means)."""
-        self.err.print(message, markup=False, highlight=False)
+        self.line(message, stderr=True)
 
     def detail(self, message: str) -> None:
         """Only with --verbose."""
         if self.verbose:
-            self.err.print(message, markup=False, highlight=False)
+            self.line(message, stderr=True)
 
     def line(self, text: str, stderr: bool = False) -> None:
         """One line of the human result, as it is."""
         if stderr:
-            self.err.print(text, markup=False, highlight=False)
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
         else:
             write_stdout(text + "\n")
 
@@ -90,8 +106,7 @@ class Output:
         write_stdout(text)
 
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None, stderr: bool = False) -> None:
-        console = self.err if stderr else self.out
-        if not console.is_terminal:
+        if not self._terminal(stderr):
             # Line-oriented for pipes: tab-separated, a header line first.
             lines = "".join("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row) + "\n"
                             for row in (columns, *rows))
@@ -104,11 +119,11 @@ class Output:
             table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*row)
-        console.print(table)
+        (self.err if stderr else self.out).print(table)
 
     def fields(self, pairs: Sequence[tuple[str, str]]) -> None:
         """Key/value results: aligned for a person, `key<TAB>value` lines on a pipe."""
-        if not self.out.is_terminal:
+        if not self._terminal(stderr=False):
             write_stdout("".join(f"{key}\t{value.replace(chr(9), ' ').replace(chr(10), ' ')}\n" for key, value in pairs))
             return
         width = max(len(k) for k, _ in pairs)
@@ -117,7 +132,7 @@ class Output:
 
     def digest(self, digest: str) -> str:
         """Short on a terminal, whole on a pipe (a script copies it)."""
-        return digest[:19] if self.out.is_terminal else digest
+        return digest[:19] if self._terminal(stderr=False) else digest
 
     @contextmanager
     def progress(self, label: str, unit: str = "bytes") -> Iterator[Reporter]:
@@ -154,9 +169,9 @@ class Output:
             sys.stderr.write(json.dumps(doc) + "\n")
             raise typer.Exit(exc.exit_code)
         line = exc.message if isinstance(exc, Interrupted) else f"error: {exc.message}"
-        self.err.print(line, markup=False, highlight=False)
+        self.line(line, stderr=True)
         if exc.hint:
-            self.err.print(f"hint: {exc.hint}", markup=False, highlight=False)
+            self.line(f"hint: {exc.hint}", stderr=True)
         raise typer.Exit(exc.exit_code)
 
 
