@@ -62,7 +62,7 @@ def pull_model(
         require_validation(repo, manifest, model, f"{model}{ref} ({manifest.digest[:19]})", gallery.settings.store,
                            "pull with --no-require-validated")
     dest = dest or default_destination(model)
-    target = DirectoryTarget(dest, ctx.digests())
+    target = DirectoryTarget(dest, ctx.digests(), jobs)
     files = target.prepare(manifest)  # every path checked before anything is written
     check_model_config(read_blob(repo, manifest.config, limit=MAX_CONFIG_BYTES))
     target.begin()

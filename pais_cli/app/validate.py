@@ -131,7 +131,7 @@ def validate_revision(
     manifest = repo.fetch_manifest(ref.reference)
     digests = ctx.digests()
     with tempfile.TemporaryDirectory(prefix="pais-validate-", dir=workdir) as tmp:
-        target = DirectoryTarget(Path(tmp) / "model", digests)
+        target = DirectoryTarget(Path(tmp) / "model", digests, options.security.jobs)
         target.prepare(manifest)
         target.dest.mkdir()
         copy(repo, manifest, target, jobs=options.security.jobs, progress=progress, network=gallery.network)

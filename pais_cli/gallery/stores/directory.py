@@ -20,8 +20,11 @@ from ...modeldir.paths import INCOMPLETE_MARKER, STAGING
 from ..modelpack import ModelFile, PackedModel, model_files
 from ..oci import Descriptor, Manifest
 from .base import Progress, no_progress
-from .files import free_bytes, iter_file, write_verified
+from .files import free_bytes, hash_thread, iter_file, write_verified
 
+
+
+BIG_BLOB = 64 << 20  # smaller files take a moment whichever way they are hashed
 
 
 class PackedSource:
@@ -48,8 +51,10 @@ class PackedSource:
 class DirectoryTarget:
     """Unpacks a model revision into `dest`: a copy() Target."""
 
-    def __init__(self, dest: Path, digests: DigestCache | None = None) -> None:
+    def __init__(self, dest: Path, digests: DigestCache | None = None, jobs: int = 1) -> None:
         self.dest = dest.absolute()
+        self.jobs = jobs  # blobs copy() writes at once: decides whether each gets a hashing thread
+        self._threaded = False
         self.location = str(self.dest)
         self.staging = self.dest / STAGING
         self.digests = digests or DigestCache()
@@ -63,6 +68,7 @@ class DirectoryTarget:
             self._check_no_links(f.path)
         self._files = files
         self._manifest = manifest
+        self._threaded = hash_thread(min(self.jobs, len({f.digest for f in files if f.size >= BIG_BLOB})))
         return files
 
     def begin(self) -> None:
@@ -127,7 +133,8 @@ class DirectoryTarget:
         self._path(target).parent.mkdir(parents=True, exist_ok=True)
         # No fsync: a pulled directory is a working copy, written as curl or git would; it is
         # complete only once `.pais-incomplete` is gone, and the on-disk gallery (a store) syncs.
-        write_verified(desc, chunks, self._partial(desc), self._path(target), progress, target.mode, sync=False)
+        write_verified(desc, chunks, self._partial(desc), self._path(target), progress, target.mode, sync=False,
+                       threaded=self._threaded and desc.size >= BIG_BLOB)
         # Verified while streaming: validation and the next pull need not hash it again.
         self.digests.remember(self._path(target), desc.digest)
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import queue
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from ...errors import DigestMismatch, InsufficientSpace, TransferIncomplete
 from ...units import format_size
@@ -52,6 +55,67 @@ def iter_stored(path: Path, desc: Descriptor, offset: int = 0) -> Iterator[bytes
     return iter_file(path, offset)
 
 
+class _Sink:
+    """Hashes and writes each chunk on the receiving thread."""
+
+    def __init__(self, h: Any, f: BinaryIO) -> None:
+        self.h = h
+        self.f = f
+
+    def put(self, data: bytes) -> None:
+        self.h.update(data)
+        view = memoryview(data)
+        while view:  # a raw write may take less than it is given
+            view = view[self.f.write(view) or 0:]
+
+    def close(self) -> None:
+        pass
+
+
+class _ThreadSink(_Sink):
+    """Hashes and writes on a thread of its own while the caller receives the next chunks: sha256
+    and write(2) release the GIL, so one blob's receiving and hashing use two cores. Worth it
+    only with cores to spare (see `hash_thread`); a small queue bounds memory to a few chunks."""
+
+    DEPTH = 2  # with 2 MiB reads and 4 jobs, a pull holds about 32 MiB of chunks in flight
+
+    def __init__(self, h: Any, f: BinaryIO) -> None:
+        super().__init__(h, f)
+        self.queue: queue.Queue[bytes | None] = queue.Queue(self.DEPTH)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="pais-hash-write", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (data := self.queue.get()) is not None:
+            if self.error is not None:
+                continue  # drain: the caller sees the error at its next put
+            try:
+                super().put(data)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                self.error = exc
+
+    def put(self, data: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(data)
+
+    def close(self) -> None:
+        """Wait until everything queued is hashed and written; raise what went wrong."""
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def hash_thread(parallel: int) -> bool:
+    """Whether a blob's hashing gets a thread of its own: only when every blob in flight can have
+    two cores. Measured on 2 cores against a local registry: one 512 MiB blob took 0.53 s either
+    way, two at once 0.96 s with the threads against 0.86 s without."""
+    return (os.cpu_count() or 1) >= 2 * max(parallel, 1)
+
+
 def write_verified(
     desc: Descriptor,
     chunks: Iterator[bytes],
@@ -60,6 +124,7 @@ def write_verified(
     progress: Progress,
     mode: int = 0o644,
     sync: bool = True,
+    threaded: bool = False,
 ) -> None:
     """Append `chunks` to `partial` (which may hold an earlier transfer's first bytes), check the
     whole file against `desc`, then atomically rename it to `final`.
@@ -67,6 +132,8 @@ def write_verified(
     `sync`: fsync the file once, before its rename (never per chunk), so a name never points at
     bytes still only in the page cache. Stores keep it on; a pull turns it off (as curl does) and
     relies on its `.pais-incomplete` marker and on digests being verified again where it matters.
+
+    `threaded`: hash and write on a thread of this blob's own (see `hash_thread`).
 
     A failure leaves `final` untouched; a partial file stays for resumption unless its bytes
     are proven wrong, in which case it is removed.
@@ -79,22 +146,21 @@ def write_verified(
                 h.update(data)
     try:
         with partial.open("ab", buffering=0) as f:
-            # Hashed and written on the receiving thread: blobs move in parallel, one per core,
-            # and a thread per blob to hash gained nothing here (measured: 0.53 s for 512 MiB
-            # either way, and 0.86 against 0.96 s for two blobs at once).
-            for data in chunks:
-                done += len(data)
-                if done > desc.size:
-                    f.close()
-                    partial.unlink(missing_ok=True)
-                    raise DigestMismatch(f"the store's copy of this file is corrupt: {desc.digest} (it holds more "
-                                         f"than the {desc.size} bytes the manifest says)",
-                                         "nothing of it was kept; push the revision again")
-                h.update(data)
-                view = memoryview(data)
-                while view:  # a raw write may take less than it is given
-                    view = view[f.write(view):]
-                progress(len(data))
+            sink = _ThreadSink(h, f) if threaded else _Sink(h, f)
+            try:
+                for data in chunks:
+                    done += len(data)
+                    if done > desc.size:
+                        sink.close()
+                        f.close()
+                        partial.unlink(missing_ok=True)
+                        raise DigestMismatch(f"the store's copy of this file is corrupt: {desc.digest} (it holds more "
+                                             f"than the {desc.size} bytes the manifest says)",
+                                             "nothing of it was kept; push the revision again")
+                    sink.put(data)
+                    progress(len(data))
+            finally:
+                sink.close()  # what was received is written before the file closes: resumable
             if sync:
                 os.fsync(f.fileno())
     except OSError as exc:
