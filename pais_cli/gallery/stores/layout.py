@@ -15,15 +15,17 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import NotFound, PaisError, TagConflict
-from ..harbor import HarborProject
 from ..mediatypes import ANNOTATION_REF_NAME, OCI_INDEX
 from ..oci import Descriptor, Manifest, canonical_json, sha256_digest
 from ..reference import REFERRERS_TAG, check_model_name
 from .base import GarbageReport, Progress, Revision, Source, StoreCheck, no_progress
 from .files import free_bytes, iter_stored, write_verified
+
+if TYPE_CHECKING:
+    from ..harbor import HarborProject
 
 GALLERY_MARKER = "pais-gallery.json"
 STAGING = ".pais-staging"

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
@@ -49,7 +49,6 @@ from ..auth import (
     find_credentials,
     scopes_for,
 )
-from ..harbor import HarborClient, HarborProject
 from ..mediatypes import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
 from ..oci import Descriptor, Manifest, sha256_digest
 from ..reference import REFERRERS_TAG, RegistryLocation
@@ -58,6 +57,9 @@ from ...units import format_size
 from ..network import NetworkPolicy
 from .base import ChunkStream, GarbageReport, Progress, Revision, Source, StoreCheck, Stopped, no_progress
 from .sessions import UploadSession, UploadSessions
+
+if TYPE_CHECKING:
+    from ..harbor import HarborProject
 
 ACCEPT_MANIFESTS = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST))
 DOWNLOAD_CHUNK = 1024 * 1024
@@ -706,6 +708,8 @@ class RegistryGallery:
     def harbor(self) -> HarborProject | None:
         """The Harbor project this gallery is, when the registry is Harbor (asked once), else None."""
         if not self._asked_harbor:
+            from ..harbor import HarborClient, HarborProject  # Harbor's API only where it is asked
+
             client = HarborClient(self.client)
             if client.system_info().is_harbor:
                 self._harbor = HarborProject(client, self.location.namespace.partition("/")[0])
