@@ -8,6 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import typer
+
+from pais_cli.cli.options import OutputFormat
+from pais_cli.cli.output import Output
+from pais_cli.errors import RegistryError
 from tests.conftest import pais
 from tests.support.registry import RegistryServer
 
@@ -105,3 +111,13 @@ def test_pipes_get_full_digests_and_tab_separated_fields(tiny_model: Path, tmp_p
     assert listed.stdout.splitlines()[1].split("\t")[1] == fields["digest"]
     quiet = subprocess.run([*run, "models", "list", "-s", store, "-q"], capture_output=True, text=True, env=env, timeout=120)
     assert quiet.stderr == "" and quiet.stdout == listed.stdout
+
+
+def test_control_characters_in_a_message_are_shown_not_obeyed(capsys: pytest.CaptureFixture[str]) -> None:
+    """An error quotes what a registry said; an escape sequence in it (a hostile registry
+    clearing the screen or hiding text) reaches the terminal as visible text."""
+    with pytest.raises(typer.Exit):
+        Output(OutputFormat.table, debug=False).fail(RegistryError("r.example answered: \x1b[2Jgone\x07", "look\x1b]0;x\x07"))
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err
+    assert "error: r.example answered: \\x1b[2Jgone\\x07\nhint: look\\x1b]0;x\\x07\n" == err

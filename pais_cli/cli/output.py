@@ -2,7 +2,8 @@
 to exit codes (0 ok, 1 failed, 2 usage, 130 interrupted).
 
 On a pipe everything is line-oriented and whole: tab-separated rows and key/value pairs, full
-digests. rich is imported when a command first prints, never for --help.
+digests. rich is imported only to draw tables and bars for a terminal: a command on a pipe or in
+CI writes plain lines and never loads it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .reporters import Reporter
 
 human_size = format_size
+_VISIBLE = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7f, 0xa0)) if chr(c) not in "\t\n"}
 
 
 def write_stdout(text: str) -> None:
@@ -42,8 +44,6 @@ class Output:
         self.quiet = quiet
         self.verbose = verbose
 
-    # rich draws tables and bars for a person at a terminal; a line of plain text needs none of
-    # it, so a command on a pipe or in CI never imports it.
     @functools.cached_property
     def out(self) -> Console:
         from rich.console import Console
@@ -86,7 +86,9 @@ class Output:
     def line(self, text: str, stderr: bool = False) -> None:
         """One line of the human result, as it is."""
         if stderr:
-            sys.stderr.write(text + "\n")
+            # Messages quote what registries and files say: their control characters (an escape
+            # sequence from a hostile registry's error text) are shown, never obeyed.
+            sys.stderr.write(text.translate(_VISIBLE) + "\n")
             sys.stderr.flush()
         else:
             write_stdout(text + "\n")

@@ -22,8 +22,6 @@ from ..oci import Descriptor, Manifest
 from .base import Progress, no_progress
 from .files import free_bytes, hash_thread, iter_file, write_verified
 
-
-
 BIG_BLOB = 64 << 20  # smaller files take a moment whichever way they are hashed
 
 
