@@ -193,8 +193,8 @@ def check_format(model: DirectorySnapshot, allow_remote_code: bool = False, allo
             judged = _FileFormat.from_json(payload)
         else:
             judged = _judge_file(entry, allow_remote_code, allow)
-            if known is not None and not any(f.severity == Severity.error for f in judged.findings):
-                known.learn(entry.path, judged.to_json())
+            if known is not None:
+                known.learn(entry.path, judged.to_json(), any(f.severity == Severity.error for f in judged.findings))
         findings += judged.findings
         if judged.readable:
             readable.add(entry.path)

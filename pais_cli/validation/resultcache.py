@@ -100,7 +100,10 @@ class ResultCache:
         if self._db is None or not items:
             return
         now = time.time()
-        rows = [(key, check, json.dumps(payload, sort_keys=True), now) for key, payload in items.items()]
+        try:
+            rows = [(key, check, json.dumps(payload, sort_keys=True), now) for key, payload in items.items()]
+        except (TypeError, ValueError):
+            return  # a result that does not round-trip is judged again next time, never lost
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -149,8 +152,10 @@ class FileResults:
             self.from_cache.append(path)
         return payload
 
-    def learn(self, path: str, payload: Any) -> None:
-        if path in self._keys:
+    def learn(self, path: str, payload: Any, errors: bool) -> None:
+        """Keep a file's result unless it found an error: a read failure or a time budget hit
+        depends on the machine, and a failure is cheap to find again."""
+        if path in self._keys and not errors:
             self._learnt[self._keys[path]] = payload
 
     def save(self) -> None:

@@ -372,12 +372,6 @@ class FileJudgement:
     def from_json(cls, obj: dict[str, Any]) -> FileJudgement:
         return cls([Finding.from_json(f) for f in obj["findings"]], obj["facts"])
 
-    @property
-    def proves_something(self) -> bool:
-        """Worth keeping: no error, which may be a read failure or a time budget hit that
-        depends on the machine (a failure is cheap to find again)."""
-        return not any(f.severity == Severity.error for f in self.findings)
-
 
 def judge_file(entry: SnapshotFile, limits: Limits = DEFAULT_LIMITS) -> FileJudgement:
     """Every pickle, archive, Keras config and TorchScript or TensorFlow graph in one file."""
@@ -451,8 +445,8 @@ def check_serialization(model: DirectorySnapshot, limits: Limits = DEFAULT_LIMIT
             judged[entry.path] = FileJudgement.from_json(payload)
             continue
         judged[entry.path] = judgement = judge_file(entry, limits)
-        if known is not None and judgement.proves_something:
-            known.learn(entry.path, judgement.to_json())
+        if known is not None:
+            known.learn(entry.path, judgement.to_json(), any(f.severity == Severity.error for f in judgement.findings))
     if known is not None:
         known.save()
     result = _sum_up(model, judged, limits, known.from_cache if known is not None else [])
