@@ -230,6 +230,18 @@ def scopes_for(request: httpx.Request) -> tuple[str, ...]:
     return tuple(scopes)
 
 
+@dataclass
+class AuthLearnt:
+    """What one registry's challenges taught: shared by its clients (a push's quick preflight and
+    its transfer), so the scheme of auth is learnt and a token fetched once."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    basic: bool = False
+    bearer: dict[str, str] | None = None  # the challenge's realm, service and scope
+    tokens: dict[tuple[str, ...], tuple[str, float]] = field(default_factory=dict)  # scopes -> (header, expiry)
+    fetch_locks: dict[tuple[str, ...], threading.Lock] = field(default_factory=dict)
+
+
 class RegistryAuth(httpx.Auth):
     """Answers 401 challenges, then sends what it learnt up front.
 
@@ -237,38 +249,35 @@ class RegistryAuth(httpx.Auth):
     its scope must be known before the PUT (the POST that opens the upload learns it).
     """
 
-    def __init__(self, credentials: Credentials | None, client_factory: Callable[[], httpx.Client], host: str) -> None:
+    def __init__(self, credentials: Credentials | None, client_factory: Callable[[], httpx.Client], host: str,
+                 learnt: AuthLearnt | None = None) -> None:
         self.credentials = credentials
         self._client_factory = client_factory
         self._host = host
-        self._lock = threading.Lock()
-        self._basic = False
-        self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
-        self._fetch_locks: dict[tuple[str, ...], threading.Lock] = {}
-        self._bearer_params: dict[str, str] | None = None
+        self.learnt = learnt or AuthLearnt()
 
     def _lookup(self, scopes: tuple[str, ...]) -> str | None:
         """A live token whose grants cover `scopes` (pull,push covers pull)."""
         now = time.monotonic()
-        with self._lock:
-            for key, (value, expiry) in self._tokens.items():
+        with self.learnt.lock:
+            for key, (value, expiry) in self.learnt.tokens.items():
                 if expiry > now and all(_covered(s, key) for s in scopes):
                     return value
         return None
 
     def _scope_lock(self, scopes: tuple[str, ...]) -> threading.Lock:
-        with self._lock:
-            return self._fetch_locks.setdefault(scopes, threading.Lock())
+        with self.learnt.lock:
+            return self.learnt.fetch_locks.setdefault(scopes, threading.Lock())
 
     def header_for(self, scopes: tuple[str, ...]) -> str | None:
         """The Authorization header already learnt for these scopes (a token is fetched once per scope)."""
-        if self._basic and self.credentials:
+        if self.learnt.basic and self.credentials:
             return self.credentials.basic_header()
-        if self._bearer_params is None or not scopes:
+        if self.learnt.bearer is None or not scopes:
             return self._lookup(scopes) if scopes else None
         # One fetch per scope at a time: parallel uploads wait for the first one's token.
         with self._scope_lock(scopes):
-            return self._lookup(scopes) or self._fetch_token(self._bearer_params, scopes)
+            return self._lookup(scopes) or self._fetch_token(self.learnt.bearer, scopes)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         scopes = scopes_for(request)
@@ -283,10 +292,10 @@ class RegistryAuth(httpx.Auth):
         if scheme == "basic":
             if self.credentials is None or header:
                 return  # nothing (new) to offer: the caller turns the 401 into an error
-            self._basic = True
+            self.learnt.basic = True
             request.headers["Authorization"] = self.credentials.basic_header()
         elif scheme == "bearer" and params.get("realm"):
-            self._bearer_params = params
+            self.learnt.bearer = params
             wanted = tuple(dict.fromkeys((*scopes, *([params["scope"]] if params.get("scope") else []))))
             with self._scope_lock(scopes):
                 token_header = self._lookup(wanted)
@@ -345,8 +354,8 @@ class RegistryAuth(httpx.Auth):
         value = f"Bearer {token}"
         # Renew a little early so a token never expires mid-request.
         expiry = time.monotonic() + max(10, expires_in - 10)
-        with self._lock:
-            self._tokens[scopes] = (value, expiry)
+        with self.learnt.lock:
+            self.learnt.tokens[scopes] = (value, expiry)
         return value
 
 

@@ -109,25 +109,41 @@ class RegistryClient:
     """One registry host: scheme, TLS, auth, deadlines, retries and error mapping, shared by
     its repositories."""
 
-    def __init__(self, host: str, options: TransportOptions, credentials: Credentials | None = None) -> None:
+    def __init__(self, host: str, options: TransportOptions, credentials: Credentials | None = None,
+                 sibling_of: RegistryClient | None = None) -> None:
+        """`sibling_of`: another client of this host (a push's, for its quick preflight) whose
+        trust, scheme and auth tokens this one shares: what either learns, neither asks again."""
         self.host = host
         self.options = options
         self.network = options.network
         self.sessions = UploadSessions(options.upload_sessions)
         self.credentials = credentials if credentials is not None else find_credentials(host, options.credentials)
         self._ca_file = options.ca_file
-        self._context = trust_context(options.ca_file) if options.ca_file else None  # a bad --ca-file fails here
+        self._context = sibling_of.ssl_context() if sibling_of is not None else \
+            trust_context(options.ca_file) if options.ca_file else None  # a bad --ca-file fails here
         self._context_lock = threading.Lock()
         self._lock = threading.Lock()
-        self._scheme: str | None = "http" if options.plain_http else None
+        self._scheme: str | None = "http" if options.plain_http else sibling_of.scheme if sibling_of is not None else None
         self._client: httpx.Client | None = None
-        self.auth = RegistryAuth(self.credentials, self._plain_client, host)
+        self.auth: RegistryAuth = RegistryAuth(self.credentials, self._plain_client, host,
+                                               sibling_of.auth.learnt if sibling_of is not None else None)
         self.tls = False
         self.chunked_uploads = self.network.chunk_size > 0  # off once the registry refuses a PATCH
 
     def _timeout(self) -> httpx.Timeout:
         stall = self.network.stall_timeout
         return httpx.Timeout(stall, connect=self.network.connect_timeout, read=stall, write=stall, pool=stall)
+
+    @property
+    def scheme(self) -> str | None:
+        """https or http once known (a request has been made, or --plain-http said so)."""
+        return self._scheme
+
+    def adopt_scheme(self, scheme: str | None) -> None:
+        """What a sibling's probe found: this client need not probe again."""
+        with self._lock:
+            if self._scheme is None:
+                self._scheme = scheme
 
     def ssl_context(self) -> ssl.SSLContext:
         with self._context_lock:
@@ -749,7 +765,7 @@ class RegistryGallery:
 
     def preflight(self, model: str) -> RegistryRepository:
         quick = RegistryClient(self.location.host, replace(self.client.options, network=self.client.network.quick()),
-                               self.client.credentials)
+                               self.client.credentials, sibling_of=self.client)
         repository = RegistryRepository(quick, self.location.repository(model))
         # An upload session opened and cancelled: the registry answers, TLS verified, and these
         # credentials may push to this repository (a token scope with push, or Basic accepted).
@@ -759,6 +775,7 @@ class RegistryGallery:
             repository.cancel_upload(repository.start_upload()[1])
         except (RegistryUnavailable, RegistryStalled) as exc:
             quick.network.report(f"preflight inconclusive, the transfer will retry: {exc.message}")
+        self.client.adopt_scheme(quick.scheme)
         return repository
 
     def collect_garbage(self, dry_run: bool, grace_s: float) -> GarbageReport:
