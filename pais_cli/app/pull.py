@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..gallery.copy import copy
-from ..gallery.modelpack import check_model_config
+from ..gallery.modelpack import MAX_CONFIG_BYTES, check_model_config
 from ..gallery.progress import TransferProgress
 from ..gallery.reference import RevisionRef, check_model_name
 from ..gallery.referrers import read_blob
@@ -19,9 +19,6 @@ from .context import Context
 from .galleries import Gallery
 from .missing import explained
 from .reports import require_validation
-
-MAX_CONFIG_BYTES = 4 * 1024 * 1024
-
 
 @dataclass
 class PullResult:

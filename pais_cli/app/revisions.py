@@ -13,7 +13,7 @@ from ..errors import (
     PermissionDenied,
     RegistryUnreachable,
 )
-from ..gallery.modelpack import model_files, model_names
+from ..gallery.modelpack import MAX_CONFIG_BYTES, model_files, model_names
 from ..gallery.reference import RevisionRef, check_model_name
 from ..gallery.referrers import read_blob
 from .missing import explained, no_such_model
@@ -97,7 +97,7 @@ def inspect_revision(gallery: Gallery, model: str, ref: RevisionRef) -> InspectR
     names = model_names(manifest)
     files = model_files(manifest)
     try:
-        config = json.loads(read_blob(repo, manifest.config, limit=4 * 1024 * 1024))
+        config = json.loads(read_blob(repo, manifest.config, limit=MAX_CONFIG_BYTES))
     except ValueError:
         config = {}
     tags = next((r.tags for r in repo.revisions() if r.digest == manifest.digest), [])

@@ -40,6 +40,7 @@ WEIGHT_FORMATS = {
     ".pth": "pytorch", ".ckpt": "pytorch", ".h5": "keras", ".keras": "keras", ".msgpack": "flax",
 }
 CONFIG_JSON_LIMIT = 16 * 1024 * 1024
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a revision's ModelPack config blob, as read back from a gallery
 
 
 def classify(path: str) -> tuple[str, bool]:

@@ -19,7 +19,7 @@ from ..modeldir.snapshot import DirectoryProblem, DirectorySnapshot, SnapshotFil
 from . import configs, onnxcheck
 from .codefiles import HEAD_BYTES, AllowCode, code_finding
 from .configs import REMOTE_CODE_HINT
-from .report import CheckResult, Finding, Severity
+from .report import CheckResult, Finding, Severity, has_error
 from .resultcache import FileResults
 from .rules import RULESET_VERSION
 
@@ -194,7 +194,7 @@ def check_format(model: DirectorySnapshot, allow_remote_code: bool = False, allo
         else:
             judged = _judge_file(entry, allow_remote_code, allow)
             if known is not None:
-                known.learn(entry.path, judged.to_json(), any(f.severity == Severity.error for f in judged.findings))
+                known.learn(entry.path, judged.to_json(), has_error(judged.findings))
         findings += judged.findings
         if judged.readable:
             readable.add(entry.path)

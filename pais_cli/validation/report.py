@@ -43,6 +43,11 @@ class Finding:
         return cls(f["rule"], Severity(f["severity"]), f["message"], f.get("file"), f.get("hint"))
 
 
+def has_error(findings: list[Finding]) -> bool:
+    """Any finding that fails its check."""
+    return any(f.severity == Severity.error for f in findings)
+
+
 @dataclass
 class CheckResult:
     name: str
@@ -54,7 +59,7 @@ class CheckResult:
 
     @classmethod
     def from_findings(cls, name: str, findings: list[Finding], summary: str, **details: Any) -> CheckResult:
-        if any(f.severity == Severity.error for f in findings):
+        if has_error(findings):
             status = Status.failed
         elif any(f.severity == Severity.warning for f in findings):
             status = Status.warn

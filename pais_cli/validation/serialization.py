@@ -39,7 +39,7 @@ from pais_cli.formats.pickles import (
 
 from ..modeldir.snapshot import DirectorySnapshot, SnapshotFile
 from . import tfcheck
-from .report import CheckResult, Finding, Severity
+from .report import CheckResult, Finding, Severity, has_error
 from .resultcache import FileResults
 from .rules import RULESET_VERSION
 from .torchscript import allowed_in_torchscript, judge_code
@@ -446,7 +446,7 @@ def check_serialization(model: DirectorySnapshot, limits: Limits = DEFAULT_LIMIT
             continue
         judged[entry.path] = judgement = judge_file(entry, limits)
         if known is not None:
-            known.learn(entry.path, judgement.to_json(), any(f.severity == Severity.error for f in judgement.findings))
+            known.learn(entry.path, judgement.to_json(), has_error(judgement.findings))
     if known is not None:
         known.save()
     result = _sum_up(model, judged, limits, known.from_cache if known is not None else [])

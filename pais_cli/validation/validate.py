@@ -116,8 +116,12 @@ def run_security_checks(model: DirectorySnapshot, options: ValidationOptions, ca
     progress = progress or CheckProgress()
     rules = {"rules": RULESET_VERSION, "pais": __version__}
     allowed = {"remote_code": options.allow_remote_code, "code": sorted(options.allow_code)}
-    serialization_judge = {**rules, "picklescan": picklescan_scanner()[1] or "none"}
     format_judge = {**rules, **allowed}
+
+    def serialization() -> CheckResult:
+        judge = {**rules, "picklescan": picklescan_scanner()[1] or "none"}  # loads picklescan: only when it runs
+        return cached_check(cache, "serialization", model, judge,
+                            lambda: check_serialization(model, known=FileResults(cache, "serialization", model.files, judge)))
 
     def counted(name: str, run: Callable[[], CheckResult]) -> Callable[[], CheckResult]:
         def go() -> CheckResult:
@@ -130,9 +134,7 @@ def run_security_checks(model: DirectorySnapshot, options: ValidationOptions, ca
         "malware": lambda: check_malware(model, options.malware, cache, progress),
         # Per file, under a whole-model result (what a trusted gallery report seeds): a revision
         # that changes one shard judges only that shard.
-        "serialization": counted("serialization", lambda: cached_check(
-            cache, "serialization", model, serialization_judge,
-            lambda: check_serialization(model, known=FileResults(cache, "serialization", model.files, serialization_judge)))),
+        "serialization": counted("serialization", serialization),
         "format": counted("format", lambda: cached_check(
             cache, "format", model, format_judge,
             lambda: check_format(model, options.allow_remote_code, AllowCode(tuple(options.allow_code)),

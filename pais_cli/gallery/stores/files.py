@@ -66,7 +66,7 @@ class _Sink:
         self.h.update(data)
         view = memoryview(data)
         while view:  # a raw write may take less than it is given
-            view = view[self.f.write(view) or 0:]
+            view = view[self.f.write(view):]
 
     def close(self) -> None:
         pass
