@@ -17,6 +17,7 @@ The load average of the machine is printed: on a shared machine, read the ratios
 from __future__ import annotations
 
 import argparse
+import compileall
 import hashlib
 import json
 import os
@@ -135,6 +136,9 @@ def main() -> None:
     total = parse_size(args.size)
     work = Path(tempfile.mkdtemp(prefix="pais-bench-", dir=args.workdir))
     pais = shutil.which("pais", path=str(Path(sys.executable).parent)) or "pais"
+    # As installed from a wheel, whose modules pip compiles: a checkout run with
+    # PYTHONDONTWRITEBYTECODE=1 (CI machines, this one) would compile pais's on every start.
+    compileall.compile_dir(ROOT / "pais_cli", quiet=1)
     server = None
     try:
         model = work / "model"

@@ -13,7 +13,7 @@ import pytest
 
 from pais_cli.cli.settings import context
 from pais_cli.gallery.auth import find_credentials
-from pais_cli.gallery.stores.registry import is_loopback
+from pais_cli.gallery.stores.registry import RegistryClient, TransportOptions, is_loopback
 from tests.conftest import pais
 from tests.support.registry import RegistryServer
 
@@ -128,6 +128,26 @@ def test_environment_overrides_docker_config(monkeypatch: pytest.MonkeyPatch) ->
                                            ("127.9.9.9", True), ("10.0.0.1:5000", False), ("harbor.example.com", False)])
 def test_plain_http_only_for_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize("server,scheme", [("registry", "http"), ("tls_registry", "https")])
+def test_a_loopback_registry_is_asked_with_one_handshake(server: str, scheme: str, request: pytest.FixtureRequest) -> None:
+    """Plain HTTP only where an unverified TLS handshake fails as plain HTTP does; the requests
+    after it verify as always (test_tls_registry_needs_its_ca)."""
+    registry: RegistryServer = request.getfixturevalue(server)
+    client = RegistryClient(registry.host, TransportOptions())
+    try:
+        assert client.settle_scheme() == scheme and client.tls is (scheme == "https")
+    finally:
+        client.close()
+
+
+def test_a_registry_elsewhere_is_https_without_asking() -> None:
+    """No probe for a host that is not loopback: HTTPS is the only choice, so the first request
+    finds out what fails (a round trip and a TLS handshake fewer per command). Nothing answers
+    at this name, and nothing is asked of it."""
+    client = RegistryClient("registry.invalid:5000", TransportOptions())
+    assert client.settle_scheme() == "https"
 
 
 def test_gallery_init_checks_a_registry(tls_registry: RegistryServer, monkeypatch: pytest.MonkeyPatch) -> None:

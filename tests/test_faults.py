@@ -461,11 +461,14 @@ def test_a_slow_link_is_not_a_stall(case: Case) -> None:
     print(f"slow link: {case.total} bytes in {r.seconds:.1f}s, no retry")
 
 
-def test_a_stalled_registry_is_reported_within_40_s_with_default_settings(case: Case) -> None:
-    """The issue's bound at the defaults (connect 5 s, stall 8 s, 3 retries): every blob GET
-    hangs before its headers; the pull ends in under 40 s (it took 242 s for 7 files before)."""
+@pytest.mark.parametrize("what", ["blob", "manifest"])
+def test_a_stalled_registry_is_reported_within_40_s_with_default_settings(case: Case, what: str) -> None:
+    """The issue's bound at the defaults (connect 5 s, stall 8 s, 3 retries): every blob GET (or
+    the manifest's) hangs before its headers; the pull ends in under 40 s (it took 242 s for 7
+    files before). A stall on the plain GET path is the registry's answer: asking again over
+    httpx would double every wait (64 s)."""
     case.pushed()
-    case.proxy.stall(method="GET", path=BLOB, where="headers")
+    case.proxy.stall(method="GET", path=BLOB if what == "blob" else "/manifests/", where="headers")
     dest = case.tmp / "dest"
     r = run(pull_args(case.name, case.store, dest), case.work, timeout=120)
     assert_clean_failure(r)
@@ -904,7 +907,9 @@ def test_enospc_mid_pull_is_a_one_line_error_and_the_rerun_completes(case: Case,
     again = case.pull(dest, *FAST)
     assert again.rc == 0, again.describe()
     resent = blob_delta(case.proxy, first)
-    assert resent <= case.total - kept + 64 * 1024, f"re-run moved {resent}; {case.total - kept} were missing"
+    # Slack: one 64 KiB proxy chunk of the failed run can still be counted after it exited, and
+    # the re-run reads the config blob (a few hundred bytes) that `case.total` leaves out.
+    assert resent <= case.total - kept + 64 * 1024 + 4096, f"re-run moved {resent}; {case.total - kept} were missing"
     files = check_destination(dest, case.model, complete=True)
     print(f"ENOSPC mid-pull ({taken} bytes of filler): '{errors[0]}'; re-run moved {resent}, {files} files checked")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 import typer
 
 from pais_cli.cli.options import OutputFormat
-from pais_cli.cli.output import Output
+from pais_cli.cli.output import Output, command
 from pais_cli.errors import RegistryError
 from tests.conftest import pais
 from tests.support.registry import RegistryServer
@@ -121,3 +122,22 @@ def test_control_characters_in_a_message_are_shown_not_obeyed(capsys: pytest.Cap
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\x07" not in err
     assert "error: r.example answered: \\x1b[2Jgone\\x07\nhint: look\\x1b]0;x\\x07\n" == err
+
+
+def test_the_cli_process_freezes_what_start_up_built_and_collects_again() -> None:
+    """app.main turns the collector off for start-up; a command's body turns it back on, with
+    start-up's objects frozen (never scanned again: 7 ms of start-up and 16 ms of exit saved)."""
+    gc.disable()
+    frozen = gc.get_freeze_count()
+    try:
+        with command(OutputFormat.json, False):
+            assert gc.isenabled() and gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
+def test_a_library_caller_keeps_its_collector_as_it_was() -> None:
+    frozen = gc.get_freeze_count()
+    with command(OutputFormat.json, False):
+        assert gc.isenabled() and gc.get_freeze_count() == frozen

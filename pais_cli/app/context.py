@@ -21,6 +21,7 @@ class Context:
     model_store: str | None = None  # the gallery when --modelStore is not given ($PAIS_MODEL_STORE)
     model_store_source: str = "$PAIS_MODEL_STORE"  # how to name it in messages
     credentials: CredentialSources = field(default_factory=CredentialSources)
+    proxies: dict[str, str] = field(default_factory=dict)  # the proxy variables, as urllib reads them ({"https": URL, "no": ...})
 
     def digests(self) -> DigestCache:
         return DigestCache(self.digest_cache)

@@ -82,7 +82,7 @@ def open_gallery(
     else:
         location = parse_registry(settings.store)
         options = TransportOptions(ca_file=settings.ca_file, plain_http=settings.plain_http, network=network,
-                                   credentials=ctx.credentials, upload_sessions=ctx.upload_sessions)
+                                   credentials=ctx.credentials, upload_sessions=ctx.upload_sessions, proxies=ctx.proxies)
         result = Gallery(RegistryGallery(location, options), settings, "registry", name, source, network)
     if flavor:
         if flavor not in FLAVORS:

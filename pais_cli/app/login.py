@@ -39,7 +39,7 @@ def login(ctx: Context, host: str, username: str, password: str, *, ca_file: str
     host = registry_host(host)
     if not username or not password:
         raise UsageError("a login needs a user name and a password", "give --username and --password-stdin")
-    options = TransportOptions(ca_file=ca_file, plain_http=plain_http, network=network or NetworkPolicy())
+    options = TransportOptions(ca_file=ca_file, plain_http=plain_http, network=network or NetworkPolicy(), proxies=ctx.proxies)
     client = RegistryClient(host, options, Credentials(username, password, "the login given"))
     try:
         client.request("GET", "/v2/", ok=(200,))

@@ -9,6 +9,7 @@ it) is imported only when that command runs or shows its help. Help is click's p
 from __future__ import annotations
 
 import importlib
+import gc
 import signal
 import sys
 import types
@@ -195,6 +196,9 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    # Start-up builds some 100k objects (modules, classes) that live until exit; collecting
+    # while it runs finds nothing. output.command freezes them and turns collection back on.
+    gc.disable()
     # httpx imports its own command line (click, rich's syntax highlighting, pygments) whenever
     # it is imported: a third of its import time, paid by every pull. pais never runs it, and
     # httpx provides for its absence (an ImportError there gives a stub). encode/httpx#3547.

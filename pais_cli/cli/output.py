@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import gc
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -215,6 +216,11 @@ def command(fmt: OutputFormat, debug: bool, quiet: bool = False, verbose: bool =
     import sqlite3
     import ssl
 
+    if not gc.isenabled():  # the CLI's own process (see app.main), never a caller's
+        # What start-up built goes to the collector's permanent generation: never scanned
+        # again, in the run or at exit (measured: 7 ms of start-up, 16 ms of exit per command).
+        gc.freeze()
+        gc.enable()
     out = Output(fmt, debug, quiet, verbose)
     try:
         yield out

@@ -2,7 +2,8 @@
 
 Everything below the CLI takes these values as arguments. Third-party libraries keep their own
 environment handling, documented in the README rather than wrapped: httpx's proxy variables
-(HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE), huggingface_hub's HF_* (HF_TOKEN, HF_HUB_OFFLINE),
+(HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE; the proxies are read here too, see `proxies`),
+huggingface_hub's HF_* (HF_TOKEN, HF_HUB_OFFLINE),
 platformdirs' XDG_* directories, and the docker SDK's DOCKER_TLS_VERIFY/DOCKER_CERT_PATH.
 """
 
@@ -77,7 +78,16 @@ def context() -> Context:
         model_store=env(MODEL_STORE),
         model_store_source=f"${MODEL_STORE}",
         credentials=credentials(),
+        proxies=proxies(),
     )
+
+
+def proxies() -> dict[str, str]:
+    """HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (either case), which httpx honours: the
+    registry client needs them to know when its plain http.client path must give way to httpx."""
+    import urllib.request
+
+    return urllib.request.getproxies_environment()
 
 
 def kubectl() -> str:

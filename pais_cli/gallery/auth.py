@@ -20,7 +20,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
@@ -212,21 +212,22 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 _REPO_PATH = re.compile(r"^/v2/(.+?)/(blobs|manifests|tags|referrers)/")
 
 
-def scopes_for(request: httpx.Request) -> tuple[str, ...]:
+def scopes_for(method: str, url: str) -> tuple[str, ...]:
     """The token scopes a request needs, derived from its path and method."""
-    path = request.url.path
+    parts = urlsplit(url)
+    path = parts.path
     if path.startswith("/v2/_catalog"):
         return ("registry:catalog:*",)
     match = _REPO_PATH.match(path)
     if not match:
         return ()
-    actions = "pull" if request.method in ("GET", "HEAD") else "pull,push"
-    if request.method == "DELETE":
+    actions = "pull" if method in ("GET", "HEAD") else "pull,push"
+    if method == "DELETE":
         actions = "delete"
     scopes = [f"repository:{match.group(1)}:{actions}"]
-    source = request.url.params.get("from")
+    source = parse_qs(parts.query).get("from")
     if source:
-        scopes.append(f"repository:{source}:pull")
+        scopes.append(f"repository:{source[0]}:pull")
     return tuple(scopes)
 
 
@@ -279,33 +280,37 @@ class RegistryAuth(httpx.Auth):
         with self._scope_lock(scopes):
             return self._lookup(scopes) or self._fetch_token(self.learnt.bearer, scopes)
 
+    def answer_challenge(self, challenge: str, scopes: tuple[str, ...], sent: str | None) -> str | None:
+        """The Authorization header to send again after a 401 with `challenge`, having sent
+        `sent`; None when there is nothing (new) to offer and the 401 stands."""
+        scheme, params = parse_challenge(challenge)
+        if scheme == "basic":
+            if self.credentials is None or sent:
+                return None
+            self.learnt.basic = True
+            return self.credentials.basic_header()
+        if scheme == "bearer" and params.get("realm"):
+            self.learnt.bearer = params
+            wanted = tuple(dict.fromkeys((*scopes, *([params["scope"]] if params.get("scope") else []))))
+            with self._scope_lock(scopes):
+                header = self._lookup(wanted)
+                if header is None or header == sent:
+                    header = self._fetch_token(params, wanted)
+            return None if header == sent else header
+        return None
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        scopes = scopes_for(request)
+        scopes = scopes_for(request.method, str(request.url))
         header = self.header_for(scopes)
         if header:
             request.headers["Authorization"] = header
         response = yield request
         if response.status_code != 401:
             return
-        challenge = response.headers.get("WWW-Authenticate", "")
-        scheme, params = parse_challenge(challenge)
-        if scheme == "basic":
-            if self.credentials is None or header:
-                return  # nothing (new) to offer: the caller turns the 401 into an error
-            self.learnt.basic = True
-            request.headers["Authorization"] = self.credentials.basic_header()
-        elif scheme == "bearer" and params.get("realm"):
-            self.learnt.bearer = params
-            wanted = tuple(dict.fromkeys((*scopes, *([params["scope"]] if params.get("scope") else []))))
-            with self._scope_lock(scopes):
-                token_header = self._lookup(wanted)
-                if token_header is None or token_header == header:
-                    token_header = self._fetch_token(params, wanted)
-            if token_header == header:
-                return
-            request.headers["Authorization"] = token_header
-        else:
-            return
+        again = self.answer_challenge(response.headers.get("WWW-Authenticate", ""), scopes, header)
+        if again is None:
+            return  # the caller turns the 401 into an error
+        request.headers["Authorization"] = again
         yield request
 
     def _fetch_token(self, params: dict[str, str], scopes: tuple[str, ...]) -> str:

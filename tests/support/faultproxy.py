@@ -158,6 +158,7 @@ class FaultProxy:
         self._clients: set[socket.socket] = set()
         self._threads: set[threading.Thread] = set()
         self.requests: Counter[tuple[str, str]] = Counter()
+        self.connections = 0  # accepted from clients
         self.request_bytes: Counter[str] = Counter()
         self.response_bytes: Counter[str] = Counter()
         self.log: list[tuple[str, str, int]] = []  # (method, target, status) of answered requests, bounded
@@ -268,6 +269,7 @@ class FaultProxy:
             self.request_bytes.clear()
             self.response_bytes.clear()
             self.log.clear()
+            self.connections = 0
 
     def bytes_sent(self, kind: str = "blob") -> int:
         """Response-body bytes sent to the client for requests of this kind."""
@@ -297,6 +299,8 @@ class FaultProxy:
             except OSError:
                 return
             sock.settimeout(None)
+            with self._lock:
+                self.connections += 1
             if not self._slots.acquire(timeout=10):
                 _hard_close(sock)
                 continue

@@ -12,13 +12,14 @@ import email.utils
 import http.client
 import ipaddress
 import json
+import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -67,6 +68,30 @@ MAX_ANSWER = 4 * 1024 * 1024  # manifests, indexes, tag lists: OCI caps a manife
 MAX_ERROR_BODY = 64 * 1024
 
 
+def _host_port(host: str, scheme: str) -> tuple[str, int]:
+    parts = urlsplit(f"{scheme}://{host}")
+    return parts.hostname or host, parts.port or (443 if scheme == "https" else 80)
+
+
+def _bypasses_proxy(host: str, no_proxy: str) -> bool:
+    """Whether NO_PROXY surely exempts `host` (HOST[:PORT]) from httpx's proxy: `*`, the host
+    itself, or a domain it ends with. Anything less certain (CIDR ranges, say) counts as
+    proxied: httpx's path is then taken, slower but never around the proxy."""
+    name = _host_port(host, "https")[0].lower()
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        entry = entry.rpartition("://")[2].rstrip("/")
+        if entry == "*" or entry in (name, host.lower()):
+            return True
+        try:
+            ipaddress.ip_address(entry.strip("[]"))
+            continue  # an address is exempt only as itself
+        except ValueError:
+            pass
+        if entry and name.endswith(entry if entry.startswith(".") else f".{entry}"):
+            return True
+    return False
+
+
 def is_loopback(host: str) -> bool:
     name = host.rsplit(":", 1)[0].strip("[]") if not host.startswith("[") or "]:" in host else host.strip("[]")
     if name == "localhost":
@@ -84,6 +109,7 @@ class TransportOptions:
     network: NetworkPolicy = NetworkPolicy()
     credentials: CredentialSources = CredentialSources()
     upload_sessions: Path | None = None  # where open uploads are remembered for the next run
+    proxies: Mapping[str, str] = field(default_factory=dict)  # the environment's proxy variables (see via_proxy)
 
 
 @dataclass(frozen=True)
@@ -127,7 +153,7 @@ class RegistryClient:
         self._client: httpx.Client | None = None
         self.auth: RegistryAuth = RegistryAuth(self.credentials, self._plain_client, host,
                                                sibling_of.auth.learnt if sibling_of is not None else None)
-        self.tls = False
+        self._idle: list[http.client.HTTPConnection] = []  # kept-alive connections of plain GETs
         self.chunked_uploads = self.network.chunk_size > 0  # off once the registry refuses a PATCH
 
     def _timeout(self) -> httpx.Timeout:
@@ -138,6 +164,18 @@ class RegistryClient:
     def scheme(self) -> str | None:
         """https or http once known (a request has been made, or --plain-http said so)."""
         return self._scheme
+
+    @property
+    def tls(self) -> bool:
+        """Whether requests go over TLS (false until the scheme is known)."""
+        return self._scheme == "https"
+
+    def settle_scheme(self) -> str:
+        """The scheme, found once (see _detect_scheme) unless --plain-http or a sibling said it."""
+        with self._lock:
+            if self._scheme is None:
+                self._scheme = self._detect_scheme()
+            return self._scheme
 
     def adopt_scheme(self, scheme: str | None) -> None:
         """What a sibling's probe found: this client need not probe again."""
@@ -160,7 +198,6 @@ class RegistryClient:
             if self._client is None:
                 scheme = self._scheme or self._detect_scheme()
                 self._scheme = scheme
-                self.tls = scheme == "https"
                 self._client = httpx.Client(
                     base_url=f"{scheme}://{self.host}",
                     verify=self.ssl_context(),
@@ -172,18 +209,26 @@ class RegistryClient:
             return self._client
 
     def _detect_scheme(self) -> str:
-        """HTTPS always; plain HTTP only for a loopback registry that does not speak TLS. One
-        probe: the request that needs the scheme carries the retries."""
-        try:
-            with self._plain_client() as client:
-                client.get(f"https://{self.host}/v2/")
+        """HTTPS, except for a loopback registry that does not speak TLS (Docker's rule too).
+        Elsewhere there is nothing to ask: the first request meets whatever fails, with its
+        retries. On loopback one TLS handshake, unverified, tells whether the port speaks TLS:
+        nothing is sent over it, and every request after it verifies as always."""
+        if not is_loopback(self.host):
             return "https"
-        except httpx.ConnectError as exc:
-            if is_loopback(self.host) and _is_tls_protocol_error(exc):
-                return "http"
-            raise self.transport_error(exc) from exc
-        except httpx.TransportError as exc:
-            raise self.transport_error(exc) from exc
+        probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        probe.check_hostname = False
+        probe.verify_mode = ssl.CERT_NONE
+        try:
+            with socket.create_connection(_host_port(self.host, "https"), timeout=self.network.connect_timeout) as sock:
+                probe.wrap_socket(sock).close()
+            return "https"
+        except ssl.SSLError as exc:
+            return "http" if _is_tls_protocol_error(exc) else "https"
+        except TimeoutError as exc:
+            raise self._no_connection() from exc
+        except OSError as exc:
+            raise RegistryUnreachable(f"cannot reach registry {self.host}: {type(exc).__name__}",
+                                      "check the host and port, and that the registry is running") from exc
 
     def transport_error(self, exc: Exception) -> RegistryError:
         text = str(exc)
@@ -196,16 +241,22 @@ class RegistryClient:
             return TLSError(f"{self.host} does not speak TLS",
                             "use --plain-http if this registry really serves plain HTTP on a trusted network")
         if isinstance(exc, httpx.ConnectTimeout):
-            return RegistryUnreachable(f"cannot reach registry {self.host}: no connection within {self.network.connect_timeout:g} s",
-                                       "check the host and port, and that the registry is running (--connect-timeout)")
+            return self._no_connection()
         if isinstance(exc, httpx.TimeoutException | TimeoutError):
-            return RegistryStalled(f"registry {self.host} stalled: nothing received for {self.network.stall_timeout:g} s",
-                                       "the registry or a proxy on the way is stuck; retry later (--stall-timeout)")
+            return self._stalled()
         if isinstance(exc, httpx.ConnectError):
             return RegistryUnreachable(f"cannot reach registry {self.host}: {type(exc).__name__}",
                                        "check the host and port, and that the registry is running")
         return RegistryStalled(f"the connection to {self.host} broke off: {type(exc).__name__}",
                                    "run the same command again: it resumes where this one stopped")
+
+    def _no_connection(self) -> RegistryUnreachable:
+        return RegistryUnreachable(f"cannot reach registry {self.host}: no connection within {self.network.connect_timeout:g} s",
+                                   "check the host and port, and that the registry is running (--connect-timeout)")
+
+    def _stalled(self) -> RegistryStalled:
+        return RegistryStalled(f"registry {self.host} stalled: nothing received for {self.network.stall_timeout:g} s",
+                               "the registry or a proxy on the way is stuck; retry later (--stall-timeout)")
 
     def request(self, method: str, url: str, *, ok: Sequence[int] | range = (200,), retry: bool = True,
                 limit: int = MAX_ANSWER, stop: threading.Event | None = None, **kwargs: Any) -> Answer:
@@ -214,6 +265,10 @@ class RegistryClient:
         what = f"{method} {_public(url)}"
 
         def once() -> Answer:
+            if method == "GET" and self._client is None and url.startswith("/") and set(kwargs) <= {"headers"}:
+                plain = self._plain_get(url, kwargs.get("headers") or {}, ok, limit, what)
+                if plain is not None:
+                    return plain
             try:
                 with self.session.stream(method, url, **kwargs) as r:
                     # A HEAD's Content-Length is the size of what a GET would send (a whole blob): no body to cap.
@@ -249,45 +304,126 @@ class RegistryClient:
         return RegistryError(f"{self.host} answered HTTP {code} to {what}{detail}",
                              "check the registry's logs: pais did not expect this answer")
 
-    def fast_get(self, path: str, headers: dict[str, str]) -> http.client.HTTPResponse | None:
-        """A blob GET over http.client, whose readinto into one buffer streams several times
-        faster than httpx's chunk iterator. Only the plain case: auth already learnt (or none
-        needed) and the bytes served directly; a challenge, a redirect (to object storage,
-        say) or an error returns None and the caller takes the general httpx path."""
-        base = self.session.base_url  # settles the scheme first
-        header = self.auth.header_for(scopes_for(httpx.Request("GET", f"{base.scheme}://{self.host}{path}")))
-        host, port = base.host, base.port
-        try:
-            connect = self.network.connect_timeout
-            if self.tls:
-                conn: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, context=self.ssl_context(), timeout=connect)
-            else:
-                conn = http.client.HTTPConnection(host, port, timeout=connect)
-            conn.connect()
-            if conn.sock is not None:
-                conn.sock.settimeout(self.network.stall_timeout)  # from here on, an idle deadline per read
-            sent = {"User-Agent": f"pais/{__version__}", **headers, **({"Authorization": header} if header else {})}
-            conn.request("GET", path, headers=sent)
-            response = conn.getresponse()
-        except (OSError, http.client.HTTPException):
+    def fast_get(self, path: str, headers: dict[str, str],
+                 ok: Sequence[int] | range = (200, 206)) -> http.client.HTTPResponse | None:
+        """A GET over http.client: a blob's bytes stream through it several times faster than
+        through httpx's chunk iterator, and a command that only reads (a pull) starts no httpx
+        client unless a proxy is set (see via_proxy). It answers challenges as httpx's path does (auth.py); a redirect (to object
+        storage, say), a 416 or a connection that breaks returns None and the caller takes
+        httpx's path, which follows redirects and maps transport errors. A deadline that passes,
+        and any other answer outside `ok`, is the registry's: the same error (and retry) as on
+        httpx's path, instead of asking twice."""
+        if self.via_proxy():
             return None
-        if response.status in (200, 206):
+        scopes = scopes_for("GET", path)
+        sent = self.auth.header_for(scopes)
+        response = self._send_get(path, headers, sent)
+        if response is not None and response.status == 401:
+            again = self.auth.answer_challenge(response.getheader("WWW-Authenticate") or "", scopes, sent)
+            if again:
+                self.done_with(response)
+                response = self._send_get(path, headers, again)
+        if response is None:
+            return None
+        if response.status in ok:
             return response
-        if response.status in (401, 416) or 300 <= response.status < 400:
-            # A challenge to answer or a redirect to follow (object storage): httpx's path does both.
-            response.close()
-            conn.close()
+        if response.status == 416 or 300 <= response.status < 400:
+            self.done_with(response)
             return None
-        # Anything else is the registry's answer: the same error (and retry) as on httpx's path,
-        # instead of asking twice.
         try:
             body = response.read(MAX_ERROR_BODY)
         except (OSError, http.client.HTTPException):
             body = b""
         finally:
-            response.close()
-            conn.close()
+            self.done_with(response)
         raise self.error(Answer(response.status, httpx.Headers(response.getheaders()), body), f"GET {_public(path)}")
+
+    def via_proxy(self) -> bool:
+        """Whether the environment sends this registry's requests through a proxy: then every
+        request takes httpx's path, which honours it, and no byte goes around the proxy."""
+        proxies = self.options.proxies
+        if not proxies:
+            return False
+        if not (proxies.get(self.settle_scheme()) or proxies.get("all")):
+            return False
+        return not _bypasses_proxy(self.host, proxies.get("no", ""))
+
+    def _send_get(self, path: str, headers: dict[str, str], authorization: str | None) -> http.client.HTTPResponse | None:
+        """The answer's status and headers, on a kept-alive connection where one is idle (tried
+        again on a new one if the registry has closed it meanwhile); None if none could be had."""
+        sent = {"User-Agent": f"pais/{__version__}", **headers, **({"Authorization": authorization} if authorization else {})}
+        with self._lock:
+            idle = self._idle.pop() if self._idle else None
+        for conn in (idle, None) if idle else (None,):
+            try:
+                if conn is None:
+                    conn = self._connect()
+                conn.request("GET", path, headers=sent)
+                response = conn.getresponse()
+            except TimeoutError as exc:  # a deadline passed: asking httpx would only wait as long again
+                if conn is not None:
+                    conn.close()
+                raise self._stalled() from exc
+            except (OSError, http.client.HTTPException):
+                if conn is not None:
+                    conn.close()
+                continue
+            response.connection = conn  # type: ignore[attr-defined]  # closed with it: see done_with
+            return response
+        return None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        scheme = self.settle_scheme()
+        host, port = _host_port(self.host, scheme)
+        connect = self.network.connect_timeout
+        if scheme == "https":
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, context=self.ssl_context(), timeout=connect)
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=connect)
+        try:
+            conn.connect()
+        except TimeoutError as exc:
+            conn.close()
+            raise self._no_connection() from exc
+        if conn.sock is not None:
+            conn.sock.settimeout(self.network.stall_timeout)  # from here on, an idle deadline per read
+        return conn
+
+    @staticmethod
+    def done_with(response: http.client.HTTPResponse) -> None:
+        """Close a fast_get answer and its connection (they refer to each other: left to the
+        garbage collector, the socket would stay open until its next cycle)."""
+        response.close()
+        response.connection.close()  # type: ignore[attr-defined]
+
+    def _plain_get(self, path: str, headers: dict[str, str], ok: Sequence[int] | range, limit: int, what: str) -> Answer | None:
+        """A small GET (a manifest, a tag list) over fast_get's connections, its body read whole
+        but never past `limit`; the connection is kept for the next one."""
+        response = self.fast_get(path, headers, ok)
+        if response is None:
+            return None
+        declared = response.getheader("Content-Length")
+        try:
+            if declared and declared.isdigit() and int(declared) > limit:
+                raise _too_big(self.host, limit, what)
+            body = response.read(limit + 1)
+            if len(body) > limit:
+                raise _too_big(self.host, limit, what)
+        except TimeoutError as exc:
+            self.done_with(response)
+            raise self._stalled() from exc
+        except (OSError, http.client.HTTPException):
+            self.done_with(response)
+            return None
+        except RegistryError:
+            self.done_with(response)
+            raise
+        if response.isclosed() and not response.will_close:  # read to its end: the connection can serve the next
+            with self._lock:
+                self._idle.append(response.connection)  # type: ignore[attr-defined]
+        else:
+            self.done_with(response)
+        return Answer(response.status, httpx.Headers(response.getheaders()), body)
 
     def ping(self) -> Answer:
         return self.request("GET", "/v2/", ok=(200, 401))
@@ -295,14 +431,17 @@ class RegistryClient:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
 
 def _read_capped(response: httpx.Response, limit: int, host: str, what: str) -> bytes:
     """The body, refused as soon as it passes `limit`: a hostile registry cannot make pais
     hold a gigabyte answer in memory."""
     declared = response.headers.get("Content-Length")
-    too_big = RegistryError(f"{host} sent more than {format_size(limit)} in answer to {what}",
-                            "this is not an answer pais expects from a registry; check the registry and any proxy on the way")
+    too_big = _too_big(host, limit, what)
     if response.request.method == "HEAD":
         return b""  # a HEAD's Content-Length is the resource's (a blob of gigabytes), and it has no body
     if declared and declared.isdigit() and int(declared) > limit:
@@ -313,6 +452,11 @@ def _read_capped(response: httpx.Response, limit: int, host: str, what: str) -> 
         if len(body) > limit:
             raise too_big
     return bytes(body)
+
+
+def _too_big(host: str, limit: int, what: str) -> RegistryError:
+    return RegistryError(f"{host} sent more than {format_size(limit)} in answer to {what}",
+                         "this is not an answer pais expects from a registry; check the registry and any proxy on the way")
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -387,7 +531,7 @@ class RegistryRepository:
                 skip = offset if (offset and fast.status == 200) else 0
                 yield _skip(_read_into(fast), skip)
             finally:
-                fast.close()
+                self.client.done_with(fast)
             return
         try:
             with self.client.session.stream("GET", url, headers=headers, follow_redirects=True) as r:
@@ -442,7 +586,7 @@ class RegistryRepository:
         return UploadSessions.key(self.client.host, self.name, desc.digest)
 
     def _absolute(self, location: str) -> str:
-        return urljoin(str(self.client.session.base_url) + "/", location)
+        return urljoin(f"{self.client.settle_scheme()}://{self.client.host}/", location)
 
     def start_upload(self, mount: tuple[str, str] | None = None) -> tuple[bool, str]:
         url = f"{self._path}/blobs/uploads/"
@@ -715,8 +859,7 @@ class RegistryGallery:
 
     @property
     def plain_http(self) -> bool:
-        self.client.session  # the scheme is known once connected
-        return not self.client.tls
+        return self.client.settle_scheme() == "http"
 
     def repository(self, model: str) -> RegistryRepository:
         return RegistryRepository(self.client, self.location.repository(model))
