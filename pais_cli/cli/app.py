@@ -8,8 +8,8 @@ it) is imported only when that command runs or shows its help. Help is click's p
 
 from __future__ import annotations
 
-import importlib
 import gc
+import importlib
 import signal
 import sys
 import types
