@@ -194,10 +194,9 @@ class RegistryClient:
 
     @property
     def session(self) -> httpx.Client:
+        scheme = self.settle_scheme()
         with self._lock:
             if self._client is None:
-                scheme = self._scheme or self._detect_scheme()
-                self._scheme = scheme
                 self._client = httpx.Client(
                     base_url=f"{scheme}://{self.host}",
                     verify=self.ssl_context(),
@@ -227,8 +226,7 @@ class RegistryClient:
         except TimeoutError as exc:
             raise self._no_connection() from exc
         except OSError as exc:
-            raise RegistryUnreachable(f"cannot reach registry {self.host}: {type(exc).__name__}",
-                                      "check the host and port, and that the registry is running") from exc
+            raise self._cannot_reach(exc) from exc
 
     def transport_error(self, exc: Exception) -> RegistryError:
         text = str(exc)
@@ -245,10 +243,13 @@ class RegistryClient:
         if isinstance(exc, httpx.TimeoutException | TimeoutError):
             return self._stalled()
         if isinstance(exc, httpx.ConnectError):
-            return RegistryUnreachable(f"cannot reach registry {self.host}: {type(exc).__name__}",
-                                       "check the host and port, and that the registry is running")
+            return self._cannot_reach(exc)
         return RegistryStalled(f"the connection to {self.host} broke off: {type(exc).__name__}",
                                    "run the same command again: it resumes where this one stopped")
+
+    def _cannot_reach(self, exc: Exception) -> RegistryUnreachable:
+        return RegistryUnreachable(f"cannot reach registry {self.host}: {type(exc).__name__}",
+                                   "check the host and port, and that the registry is running")
 
     def _no_connection(self) -> RegistryUnreachable:
         return RegistryUnreachable(f"cannot reach registry {self.host}: no connection within {self.network.connect_timeout:g} s",
