@@ -76,7 +76,8 @@ StallTimeoutOpt = Annotated[float, typer.Option("--stall-timeout", min=0.1, meta
 RetriesOpt = Annotated[int, typer.Option("--retries", min=0, max=20, metavar="N",
                                          help="Retries of a request or blob after a transient failure (connection, stall, 429, 5xx).")]
 ChunkSizeOpt = Annotated[str, typer.Option("--chunk-size", metavar="SIZE",
-                                           help="Upload chunk (one PATCH each, resumable), e.g. 8MiB; 0 uploads each file in one request.")]
+                                           help="Largest upload chunk (one PATCH each, resumable; smaller on a slow link), "
+                                                "e.g. 8MiB; 0 uploads each file in one request.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Say more: each retry, with its reason, and each step.")]
 FlavorOpt = Annotated[
     Optional[str], typer.Option("--flavor", metavar="FLAVOR",

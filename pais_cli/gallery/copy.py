@@ -14,7 +14,6 @@ how much it holds (a partial file, an upload session) and the source is read fro
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +23,10 @@ from ..units import format_size
 from .network import NetworkPolicy
 from .oci import Descriptor, Manifest
 from .progress import TransferProgress
-from .stores.base import ChunkStream, Mounter, Source, SpaceAware, Stopped, Target
+from .stores.base import CHUNK_GRACE_S, ChunkStream, Mounter, Source, SpaceAware, Stopped, Target
 from .stores.files import no_space
 
 STOP_GRACE_S = 0.8  # how long the main thread waits for the workers after a stop
-CHUNK_GRACE_S = 0.6  # how long an in-flight upload chunk may still run (its session stays valid)
 
 
 @dataclass
@@ -53,6 +51,26 @@ class _Transfer:
     errors: list[BaseException] = field(default_factory=list)
     moved: int = 0
     done: int = 0
+    running: int = 0  # workers that have not returned yet
+    all_returned: threading.Event = field(default_factory=threading.Event)
+
+    def started(self, n: int) -> None:
+        with self.lock:
+            self.running += n
+
+    def returned(self) -> None:
+        with self.lock:
+            self.running -= 1
+            if self.running == 0:
+                self.all_returned.set()
+
+    def wait_workers(self, timeout: float) -> bool:
+        """Whether every worker has returned, waiting up to `timeout`. Not Thread.join: before
+        Python 3.12, a join that Ctrl-C interrupts marks the running thread as finished
+        (python/cpython#90882), so the stop would not wait for an in-flight upload chunk and
+        its acknowledged offset would never reach the session file: the re-run would find the
+        session stale and send the whole blob again."""
+        return self.all_returned.wait(timeout)
 
     def next(self) -> Descriptor | None:
         with self.lock:
@@ -144,7 +162,7 @@ def _run(transfer: _Transfer, source: Source, destination: Target, progress: Tra
 
         network.call(f"the transfer of {desc.digest[:19]}", once, transfer.stop)
 
-    def worker() -> None:
+    def work() -> None:
         while (desc := transfer.next()) is not None:
             try:
                 move(desc)
@@ -156,30 +174,34 @@ def _run(transfer: _Transfer, source: Source, destination: Target, progress: Tra
             with transfer.lock:
                 transfer.done += 1
 
+    def worker() -> None:
+        try:
+            work()
+        finally:
+            transfer.returned()
+
     threads = [threading.Thread(target=worker, name=f"pais-copy-{i}", daemon=True) for i in range(min(jobs, total) or 1)]
+    transfer.started(len(threads))
     for t in threads:
         t.start()
     try:
-        while any(t.is_alive() for t in threads):
-            for t in threads:
-                t.join(0.1)  # short waits: the main thread stays responsive to SIGINT and SIGTERM
+        while not transfer.wait_workers(0.5):  # a lock wait: SIGINT and SIGTERM still get through
+            pass
     except KeyboardInterrupt:
-        _stop(transfer, threads)
+        _stop(transfer)
         raise Interrupted(
             f"interrupted: {transfer.done} of {total} files complete, {format_size(transfer.moved)} moved; "
             "partial files and upload sessions are kept",
             "run the same command again to resume: only what is missing travels") from None
     if transfer.errors:
-        _stop(transfer, threads)
+        _stop(transfer)
         first = transfer.errors[0]
         if isinstance(first, TransientError):
             first.hint = (first.hint or "") + "; what arrived is kept: the same command resumes"
         raise first
 
 
-def _stop(transfer: _Transfer, threads: list[threading.Thread]) -> None:
+def _stop(transfer: _Transfer) -> None:
     """Stop the workers at their next chunk and give in-flight chunks a moment to land."""
     transfer.stop.set()
-    deadline = time.monotonic() + STOP_GRACE_S
-    for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()))
+    transfer.wait_workers(STOP_GRACE_S)

@@ -45,6 +45,9 @@ class Stopped(Exception):
     """A transfer is stopping (interrupt, or another blob failed): leave resumable state behind."""
 
 
+CHUNK_GRACE_S = 0.6  # how long an in-flight upload chunk may still run after a stop (its session stays valid)
+
+
 class ChunkStream:
     """A blob's chunks as copy() hands them to a target, with the copy's stop flag: a target
     may finish what is in flight (an upload chunk, so its session stays valid) for `grace`

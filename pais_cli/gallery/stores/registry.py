@@ -56,7 +56,7 @@ from ..reference import REFERRERS_TAG, RegistryLocation
 from ..tls import trust_context
 from ...units import format_size
 from ..network import NetworkPolicy
-from .base import ChunkStream, GarbageReport, Progress, Revision, Source, StoreCheck, Stopped, no_progress
+from .base import CHUNK_GRACE_S, ChunkStream, GarbageReport, Progress, Revision, Source, StoreCheck, Stopped, no_progress
 from .sessions import UploadSession, UploadSessions
 
 if TYPE_CHECKING:
@@ -616,11 +616,13 @@ class RegistryRepository:
             self.client.sessions.drop(key)
             return
         source = _Rechunker(chunks)
+        sizer = _ChunkSizer(chunk_size)
         offset, location = session.offset, session.location
         while offset < desc.size:
             if isinstance(chunks, ChunkStream) and chunks.stopping:
                 raise Stopped  # between chunks: the session is remembered at `offset`
-            n = min(chunk_size, desc.size - offset)
+            n = min(sizer.size, desc.size - offset)
+            started = time.monotonic()
             answer = self.client.request(
                 "PATCH", location, content=source.take(n, progress), retry=False, ok=range(100, 600),
                 headers={"Content-Type": "application/octet-stream", "Content-Length": str(n),
@@ -637,6 +639,7 @@ class RegistryRepository:
             offset = _range_end(answer.headers.get("Range")) or offset + n
             location = self._absolute(answer.headers.get("Location") or location)
             self.client.sessions.put(key, UploadSession(location, offset))
+            sizer.took(n, time.monotonic() - started)
         self._commit(key, location, desc, b"", {"Content-Length": "0"})
 
     def _put_whole(self, location: str, desc: Descriptor, chunks: Iterator[bytes], progress: Progress) -> None:
@@ -783,6 +786,26 @@ class RegistryRepository:
         for tag, digest in zip(tags, digests):
             found.setdefault(digest, Revision(digest)).tags.append(tag)
         return list(found.values())
+
+
+class _ChunkSizer:
+    """Upload chunks sized to the link. Each should take about CHUNK_SECONDS, so that the one in
+    flight when Ctrl-C comes lands within the stop's grace and its session stays valid:
+    distribution discards a session whose chunk broke off mid-way, and the blob starts over.
+    A fast link gets --chunk-size (the largest); a slow one smaller chunks, never below
+    MIN_CHUNK (each chunk costs a round trip). Sizes grow at most fourfold per chunk."""
+
+    FIRST = 512 * 1024
+    MIN_CHUNK = 256 * 1024
+    CHUNK_SECONDS = CHUNK_GRACE_S / 2
+
+    def __init__(self, largest: int) -> None:
+        self.largest = largest
+        self.size = min(largest, self.FIRST)
+
+    def took(self, n: int, seconds: float) -> None:
+        fits = int(n / max(seconds, 1e-3) * self.CHUNK_SECONDS) // self.MIN_CHUNK * self.MIN_CHUNK
+        self.size = min(self.largest, 4 * n, max(self.MIN_CHUNK, fits))
 
 
 class _Rechunker:
