@@ -26,7 +26,7 @@ from .progress import TransferProgress
 from .stores.base import CHUNK_GRACE_S, ChunkStream, Mounter, Source, SpaceAware, Stopped, Target
 from .stores.files import no_space
 
-STOP_GRACE_S = 0.8  # how long the main thread waits for the workers after a stop
+STOP_GRACE_S = CHUNK_GRACE_S + 0.2  # how long the main thread waits for the workers after a stop
 
 
 @dataclass
@@ -158,7 +158,7 @@ def _run(transfer: _Transfer, source: Source, destination: Target, progress: Tra
                 destination.push_blob(desc, iter(()), advance)
                 return
             with source.open_blob(desc, offset) as chunks:
-                destination.push_blob(desc, ChunkStream(chunks, transfer.stop, CHUNK_GRACE_S), advance)
+                destination.push_blob(desc, ChunkStream(chunks, transfer.stop), advance)
 
         network.call(f"the transfer of {desc.digest[:19]}", once, transfer.stop)
 

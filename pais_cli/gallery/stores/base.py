@@ -45,19 +45,24 @@ class Stopped(Exception):
     """A transfer is stopping (interrupt, or another blob failed): leave resumable state behind."""
 
 
-CHUNK_GRACE_S = 0.6  # how long an in-flight upload chunk may still run after a stop (its session stays valid)
+CHUNK_GRACE_S = 0.6  # how long an upload chunk in flight may still run after a stop (its session stays valid)
 
 
 class ChunkStream:
-    """A blob's chunks as copy() hands them to a target, with the copy's stop flag: a target
-    may finish what is in flight (an upload chunk, so its session stays valid) for `grace`
-    seconds after a stop, and must not begin anything new (`stopping`)."""
+    """A blob's chunks as copy() hands them to a target, with the copy's stop flag. After a stop
+    the stream ends at the next chunk, unless the target asked to finish what is in flight
+    (`finish_in_flight`: an upload chunk must land whole for its session to stay valid; a
+    partial file keeps every byte anyway). A target must not begin anything new (`stopping`)."""
 
-    def __init__(self, chunks: Iterator[bytes], stop: threading.Event, grace: float) -> None:
+    def __init__(self, chunks: Iterator[bytes], stop: threading.Event) -> None:
         self._chunks = chunks
         self._stop = stop
-        self._grace = grace
+        self._grace = 0.0
         self._stopped_at: float | None = None
+
+    def finish_in_flight(self, grace: float = CHUNK_GRACE_S) -> None:
+        """Keep delivering for `grace` seconds after a stop."""
+        self._grace = grace
 
     @property
     def stopping(self) -> bool:

@@ -601,8 +601,11 @@ class RegistryRepository:
         return False, self._absolute(location)
 
     def push_blob(self, desc: Descriptor, chunks: Iterator[bytes], progress: Progress = no_progress) -> None:
-        """Chunked (PATCH per `chunk_size`, each acknowledged offset remembered for the next
-        run) or, for a blob within one chunk or a registry that refuses PATCH, one PUT."""
+        """Chunked (a PATCH per chunk, sized to the link up to `chunk_size`, each acknowledged
+        offset remembered for the next run) or, for a blob within one chunk or a registry that
+        refuses PATCH, one PUT."""
+        if isinstance(chunks, ChunkStream):
+            chunks.finish_in_flight()  # a request broken off mid-way loses what its session held
         key = self._session_key(desc)
         session = self.client.sessions.get(key)
         chunk_size = self.client.network.chunk_size
