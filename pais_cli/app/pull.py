@@ -20,6 +20,7 @@ from .galleries import Gallery
 from .missing import explained
 from .reports import require_validation
 
+
 @dataclass
 class PullResult:
     store: str

@@ -3,8 +3,8 @@
 Everything below the CLI takes these values as arguments. Third-party libraries keep their own
 environment handling, documented in the README rather than wrapped: httpx's proxy variables
 (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE; the proxies are read here too, see `proxies`),
-huggingface_hub's HF_* (HF_TOKEN, HF_HUB_OFFLINE),
-platformdirs' XDG_* directories, and the docker SDK's DOCKER_TLS_VERIFY/DOCKER_CERT_PATH.
+huggingface_hub's HF_* (HF_TOKEN, HF_HUB_OFFLINE), platformdirs' XDG_* directories, and the
+docker SDK's DOCKER_TLS_VERIFY/DOCKER_CERT_PATH.
 """
 
 from __future__ import annotations

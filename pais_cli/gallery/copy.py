@@ -54,10 +54,6 @@ class _Transfer:
     running: int = 0  # workers that have not returned yet
     all_returned: threading.Event = field(default_factory=threading.Event)
 
-    def started(self, n: int) -> None:
-        with self.lock:
-            self.running += n
-
     def returned(self) -> None:
         with self.lock:
             self.running -= 1
@@ -181,7 +177,7 @@ def _run(transfer: _Transfer, source: Source, destination: Target, progress: Tra
             transfer.returned()
 
     threads = [threading.Thread(target=worker, name=f"pais-copy-{i}", daemon=True) for i in range(min(jobs, total) or 1)]
-    transfer.started(len(threads))
+    transfer.running = len(threads)  # before any starts
     for t in threads:
         t.start()
     try:

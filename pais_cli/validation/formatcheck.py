@@ -19,8 +19,8 @@ from ..modeldir.snapshot import DirectoryProblem, DirectorySnapshot, SnapshotFil
 from . import configs, onnxcheck
 from .codefiles import HEAD_BYTES, AllowCode, code_finding
 from .configs import REMOTE_CODE_HINT
-from .report import CheckResult, Finding, Severity, has_error
-from .resultcache import FileResults
+from .report import CheckResult, Finding, Severity
+from .resultcache import FileResults, judge_each
 from .rules import RULESET_VERSION
 
 MAX_RATIO = 200  # uncompressed / compressed; model weights barely compress, bombs compress 1000:1
@@ -187,21 +187,14 @@ def check_format(model: DirectorySnapshot, allow_remote_code: bool = False, allo
     findings = [_problem_finding(p) for p in model.problems]
     readable: set[str] = set()
     native: list[str] = []
-    for entry in model.files:
-        payload = known.known(entry.path) if known is not None else None
-        if payload is not None:
-            judged = _FileFormat.from_json(payload)
-        else:
-            judged = _judge_file(entry, allow_remote_code, allow)
-            if known is not None:
-                known.learn(entry.path, judged.to_json(), has_error(judged.findings))
+    each = judge_each(model.files, known, lambda entry: _judge_file(entry, allow_remote_code, allow),
+                      _FileFormat.from_json)
+    for path, judged in each.items():
         findings += judged.findings
         if judged.readable:
-            readable.add(entry.path)
+            readable.add(path)
         if judged.native:
-            native.append(entry.path)
-    if known is not None:
-        known.save()
+            native.append(path)
     for entry in model.files:
         if onnxcheck.is_onnx(entry) and entry.path in readable:
             findings += onnxcheck.check_onnx_file(entry, model, native)

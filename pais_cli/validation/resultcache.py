@@ -21,9 +21,14 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from .report import Finding, has_error
+
+if TYPE_CHECKING:
+    from ..modeldir.snapshot import SnapshotFile
 
 MAX_ENTRIES = 200_000  # a 405B model has ~200 shards; this holds thousands of models' results
 BUSY_TIMEOUT_S = 10.0
@@ -161,3 +166,32 @@ class FileResults:
     def save(self) -> None:
         if self.cache is not None:
             self.cache.put_many(self.check, self._learnt)
+
+
+class PerFileResult(Protocol):
+    """A check's result for one file, in the form the cache keeps."""
+
+    findings: list[Finding]
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+J = TypeVar("J", bound=PerFileResult)
+
+
+def judge_each(files: Iterable[SnapshotFile], known: FileResults | None, judge: Callable[[SnapshotFile], J],
+               load: Callable[[Any], J]) -> dict[str, J]:
+    """Each file's result by path, in the files' order: from the cache where `known` holds it
+    (`load` reads it back), else judged now and learnt; what was learnt is saved at the end."""
+    judged: dict[str, J] = {}
+    for entry in files:
+        payload = known.known(entry.path) if known is not None else None
+        if payload is not None:
+            judged[entry.path] = load(payload)
+            continue
+        judged[entry.path] = result = judge(entry)
+        if known is not None:
+            known.learn(entry.path, result.to_json(), has_error(result.findings))
+    if known is not None:
+        known.save()
+    return judged

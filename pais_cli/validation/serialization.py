@@ -39,8 +39,8 @@ from pais_cli.formats.pickles import (
 
 from ..modeldir.snapshot import DirectorySnapshot, SnapshotFile
 from . import tfcheck
-from .report import CheckResult, Finding, Severity, has_error
-from .resultcache import FileResults
+from .report import CheckResult, Finding, Severity
+from .resultcache import FileResults, judge_each
 from .rules import RULESET_VERSION
 from .torchscript import allowed_in_torchscript, judge_code
 
@@ -438,17 +438,7 @@ def check_serialization(model: DirectorySnapshot, limits: Limits = DEFAULT_LIMIT
     """Each file judged on its own (`known`: results kept from an earlier run, by digest), then
     summed up."""
     started = time.monotonic()
-    judged: dict[str, FileJudgement] = {}
-    for entry in model.files:
-        payload = known.known(entry.path) if known is not None else None
-        if payload is not None:
-            judged[entry.path] = FileJudgement.from_json(payload)
-            continue
-        judged[entry.path] = judgement = judge_file(entry, limits)
-        if known is not None:
-            known.learn(entry.path, judgement.to_json(), has_error(judgement.findings))
-    if known is not None:
-        known.save()
+    judged = judge_each(model.files, known, lambda entry: judge_file(entry, limits), FileJudgement.from_json)
     result = _sum_up(model, judged, limits, known.from_cache if known is not None else [])
     result.seconds = time.monotonic() - started
     return result

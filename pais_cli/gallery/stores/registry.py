@@ -309,9 +309,10 @@ class RegistryClient:
                  ok: Sequence[int] | range = (200, 206)) -> http.client.HTTPResponse | None:
         """A GET over http.client: a blob's bytes stream through it several times faster than
         through httpx's chunk iterator, and a command that only reads (a pull) starts no httpx
-        client unless a proxy is set (see via_proxy). It answers challenges as httpx's path does (auth.py); a redirect (to object
-        storage, say), a 416 or a connection that breaks returns None and the caller takes
-        httpx's path, which follows redirects and maps transport errors. A deadline that passes,
+        client unless a proxy is set (see via_proxy). It answers challenges as httpx's path does
+        (auth.py); a redirect (to object storage, say), a 416 or a connection that breaks
+        returns None and the caller takes httpx's path, which follows redirects and maps
+        transport errors. A deadline that passes,
         and any other answer outside `ok`, is the registry's: the same error (and retry) as on
         httpx's path, instead of asking twice."""
         if self.via_proxy():
